@@ -1,0 +1,24 @@
+# Two commands do everything after `git clone`:
+#   make repro   set up .venv, then run the whole pipeline (dvc repro) on the built-in data
+#   make test    set up .venv, then run the test suite
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup repro test ui
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+repro: setup
+	dvc repro
+
+test: setup
+	python -m pytest -q
+
+ui: setup
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1
