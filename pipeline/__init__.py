@@ -1,0 +1,1 @@
+"""Head pose benchmark harness: DVC stages and the data code they share."""
