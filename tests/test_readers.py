@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import scipy.io
+
+from pipeline import angles, readers
+from pipeline.calibration import project
+from pipeline.errors import DataError
+from tests.formats import CAL, write_biwi_frame, write_mat_sample, write_pose_txt
+
+
+def test_300w_lp_reader_converts_order_units_and_filters(tmp_path):
+    root = tmp_path / "300W_LP"
+    write_mat_sample(root / "AFW", "AFW_1_0", [30.0, -10.0, 5.0])
+    write_mat_sample(root / "AFW_Flip", "AFW_1_0", angles.flip_pose([30.0, -10.0, 5.0]))
+    write_mat_sample(root / "HELEN", "HELEN_2_0", [105.0, 0.0, 0.0])  # beyond +-99: dropped
+    (root / "landmarks").mkdir()  # real 300W-LP has it; pose work ignores it
+    s = readers.read_300w_lp(root)
+    assert (s.n_read, s.n_filtered, len(s.table)) == (3, 1, 2)
+    t = s.table.set_index("sample_id")
+    np.testing.assert_allclose(t.loc["AFW/AFW_1_0", ["yaw", "pitch", "roll"]].astype(float), [30, -10, 5], atol=1e-9)
+    np.testing.assert_allclose(t.loc["AFW_Flip/AFW_1_0", ["yaw", "pitch", "roll"]].astype(float), [-30, -10, -5], atol=1e-9)
+    assert t.loc["AFW/AFW_1_0", "group"] == t.loc["AFW_Flip/AFW_1_0", "group"]  # twins stay together
+    assert t.loc["AFW/AFW_1_0", "sequence"] == "AFW"
+
+
+def test_aflw2000_box_ignores_invisible_landmarks(tmp_path):
+    pt2d = np.array([[10.0, 40.0, -1.0, 25.0], [12.0, 15.0, -1.0, 44.0]])
+    write_mat_sample(tmp_path, "image00000", [0, 0, 0], pt2d=pt2d)
+    row = readers.read_aflw2000(tmp_path).table.iloc[0]
+    assert (row.x0, row.y0, row.x1, row.y1) == (10.0, 12.0, 40.0, 44.0)
+
+
+def test_missing_folder_names_it(tmp_path):
+    with pytest.raises(DataError, match=str(tmp_path / "nope")):
+        readers.read_aflw2000(tmp_path / "nope")
+
+
+def test_mat_without_pose_para_is_a_clear_error(tmp_path):
+    write_mat_sample(tmp_path, "image00007", [0, 0, 0], with_pose=False)
+    with pytest.raises(DataError, match=r"image00007\.mat: no 'Pose_Para'"):
+        readers.read_aflw2000(tmp_path)
+
+
+def test_corrupt_mat_is_a_clear_error(tmp_path):
+    write_mat_sample(tmp_path, "image00001", [0, 0, 0])
+    (tmp_path / "image00001.mat").write_bytes(b"garbage")
+    with pytest.raises(DataError, match=r"image00001\.mat: not a readable \.mat"):
+        readers.read_aflw2000(tmp_path)
+
+
+def test_image_missing_beside_label(tmp_path):
+    write_mat_sample(tmp_path, "image00003", [0, 0, 0])
+    (tmp_path / "image00003.jpg").unlink()
+    with pytest.raises(DataError, match=r"image00003\.jpg: image missing"):
+        readers.read_aflw2000(tmp_path)
+
+
+def test_biwi_reader_angles_and_projected_centre(tmp_path):
+    seq = tmp_path / "hpdb" / "01"
+    ypr = [25.0, -12.0, 8.0]
+    centre = np.array([30.0, -20.0, 900.0])
+    write_biwi_frame(seq, 3, angles.rotation_matrix(*ypr), centre)
+    write_biwi_frame(seq, 4, angles.rotation_matrix(0, 100, 0), centre)  # pitch beyond 99: dropped
+    s = readers.read_biwi(tmp_path / "hpdb", box_mm=200)
+    assert (s.n_read, s.n_filtered) == (2, 1)
+    row = s.table.iloc[0]
+    assert row.sample_id == "01/frame_00003" and row.sequence == "01"
+    np.testing.assert_allclose([row.yaw, row.pitch, row.roll], ypr, atol=1e-4)
+    np.testing.assert_allclose([row.cx, row.cy], project(centre, CAL), atol=1e-9)
+    # RGB-frame depth is 900 (identity rotation, x-only translation): box side = f * 200 / 900.
+    np.testing.assert_allclose(row.x1 - row.x0, CAL.K[0, 0] * 200 / 900, rtol=1e-9)
+
+
+def test_biwi_reader_known_matrix_file(tmp_path):
+    # A pose file written by hand: 30 deg yaw, head 1 m away.
+    seq = tmp_path / "01"
+    write_biwi_frame(seq, 0, np.eye(3), [0, 0, 1000])
+    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
+    (seq / "frame_00000_pose.txt").write_text(f"{c} 0 {s} \n0 1 0 \n{-s} 0 {c} \n\n0 0 1000 \n")
+    row = readers.read_biwi(tmp_path, box_mm=200).table.iloc[0]
+    np.testing.assert_allclose([row.yaw, row.pitch, row.roll], [30, 0, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("text", ["1 0 0\n0 1 0\n\n0 0 900\n", "1 0 0\n0 1 0\n0 0 x\n\n0 0 900\n", "2 0 0\n0 1 0\n0 0 1\n\n0 0 900\n", ""])
+def test_malformed_pose_txt_is_a_clear_error(tmp_path, text):
+    seq = tmp_path / "01"
+    write_biwi_frame(seq, 0, np.eye(3), [0, 0, 900])
+    (seq / "frame_00000_pose.txt").write_text(text)
+    with pytest.raises(DataError, match=r"frame_00000_pose\.txt: "):
+        readers.read_biwi(tmp_path, box_mm=200)
+
+
+def test_missing_calibration_is_named(tmp_path):
+    seq = tmp_path / "02"
+    write_biwi_frame(seq, 0, np.eye(3), [0, 0, 900])
+    (seq / "rgb.cal").unlink()
+    with pytest.raises(DataError, match=r"02/rgb\.cal: calibration file missing"):
+        readers.read_biwi(tmp_path, box_mm=200)
+
+
+def test_pose_txt_writer_matches_biwi_layout(tmp_path):
+    write_pose_txt(tmp_path / "p.txt", np.eye(3), [1, 2, 3])
+    lines = (tmp_path / "p.txt").read_text().splitlines()
+    assert len(lines) == 5 and lines[3] == "" and lines[4].split() == ["1.000000", "2.000000", "3.000000"]
+    assert scipy.io  # the .mat fixtures above are written with scipy.io.savemat, as 3DDFA's files are
