@@ -1,0 +1,134 @@
+"""The one training loop, used by the train stage and by every sweep trial.
+
+It resumes from its last finished epoch after a crash: the state of each epoch is kept under
+cache/resume/, keyed by a hash of the configuration and of the training data, and the MLflow
+run of the interrupted attempt is continued rather than duplicated.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from models import build_model
+from pipeline import tracking
+from pipeline.atomic import atomic_file
+from pipeline.batches import batches, make_batch, validation_mask
+from pipeline.errors import ConfigError, HarnessError
+from pipeline.inference import device, predict
+from pipeline.metrics import criterion_1
+from pipeline.paths import CACHE, CROPS
+from pipeline.store import fingerprint, load_store
+
+
+def _optimizer(model, config):
+    kind = config["optimizer"]
+    if kind == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    if kind == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"], weight_decay=config["weight_decay"])
+    raise ConfigError(f"params.yaml experiments.{config['name']}: unknown optimizer {kind!r}; use adam or sgd")
+
+
+def _save(path: Path, obj) -> None:
+    with atomic_file(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def state_key(config: dict, data_fingerprint: str) -> str:
+    blob = json.dumps({"config": config, "data": data_fingerprint}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoch=None, tags: dict | None = None, nested: bool = False) -> dict:
+    """Train `config` on its training store, write out_dir/model.pt and train_log.csv.
+
+    `on_epoch(epoch, val_mae)` is called after each epoch (sweeps report to Optuna there and may
+    raise to stop the trial). Returns the final validation metrics and the MLflow run id.
+    """
+    if int(config["epochs"]) < 1 or int(config["batch_size"]) < 1 or float(config["lr"]) <= 0:
+        raise ConfigError(f"params.yaml experiments.{config['name']}: epochs and batch_size must be >= 1 and lr > 0")
+    store = load_store(CROPS / config["train_set"])
+    data_fp = fingerprint(store.path)
+    size = int(config["input_size"])
+    if size > store.images.shape[1]:
+        raise ConfigError(f"params.yaml: input_size {size} exceeds the crop store's {store.images.shape[1]} px; raise crop.store_size or lower input_size")
+    val = validation_mask(store.labels["group"].tolist(), float(config["val_fraction"]), int(config["seed"]))
+    train_idx, val_idx = np.flatnonzero(~val), np.flatnonzero(val)
+    if len(train_idx) == 0:
+        raise ConfigError(f"params.yaml: val_fraction {config['val_fraction']} leaves no training sample")
+
+    torch.manual_seed(int(config["seed"]))
+    dev = device()
+    model = build_model(config).to(dev)
+    opt = _optimizer(model, config)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(config["lr_milestones"]), gamma=float(config["lr_gamma"]))
+    resume_path = CACHE / "resume" / f"{config['name']}-{state_key(config, data_fp)}.pt"
+    start, history, run_id = 0, [], None
+    if resume_path.is_file():
+        state = torch.load(resume_path, map_location=dev, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start, history, run_id = state["epoch"] + 1, state["history"], state["run_id"]
+        print(f"resuming {config['name']} after epoch {start} from {resume_path}")
+
+    run_tags = {"stage": "train", "experiment": config["name"], "model": config["model"], "data_fingerprint": data_fp, **(tags or {})}
+    with tracking.run(f"train:{config['name']}", run_tags, run_id=run_id, nested=nested) as (mlflow, active):
+        run_id = active.info.run_id
+        if start == 0:
+            mlflow.log_params({**tracking.flat_params(config), "n_train": len(train_idx), "n_val": len(val_idx)})
+        for epoch in range(start, int(config["epochs"])):
+            t0 = time.time()
+            rng = np.random.default_rng([int(config["seed"]), epoch])
+            torch.manual_seed(int(config["seed"]) * 1000 + epoch)
+            model.train()
+            sums, count = {}, 0
+            steps = list(batches(len(train_idx), int(config["batch_size"]), rng))
+            bar = tqdm(steps, desc=f"{config['name']} epoch {epoch + 1}/{config['epochs']}", unit="batch", disable=not progress)
+            for b in bar:
+                images, targets = make_batch(store, train_idx[b], size, rng)
+                targets = {k: v.to(dev) for k, v in targets.items()}
+                loss, parts = model.loss(model(images.to(dev)), targets)
+                if not math.isfinite(float(loss)):
+                    raise HarnessError(f"experiment {config['name']}: loss became {float(loss)} in epoch {epoch + 1}; lower lr in params.yaml")
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                for k, v in {"loss": float(loss), **parts}.items():
+                    sums[k] = sums.get(k, 0.0) + v * len(b)
+                count += len(b)
+                bar.set_postfix(loss=f"{sums['loss'] / count:.3f}")
+            sched.step()
+            row = {"epoch": epoch + 1, **{f"train_{k}": v / count for k, v in sums.items()}}
+            if len(val_idx):
+                val_metrics = criterion_1(predict(model, store, val_idx, size), store.ypr[val_idx])
+                row.update({f"val_{k}": v for k, v in val_metrics.items() if k != "n"})
+            row["lr"] = opt.param_groups[0]["lr"]
+            row["seconds"] = time.time() - t0
+            history.append(row)
+            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch + 1)
+            if progress:
+                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            _save(resume_path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                "epoch": epoch, "history": history, "run_id": run_id})
+            if on_epoch is not None:
+                on_epoch(epoch, row.get("val_mae", float("nan")))
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ckpt = {"config": config, "state_dict": model.state_dict(), "epochs": int(config["epochs"]),
+                "train_run_id": run_id, "data_fingerprint": data_fp}
+        _save(out_dir / "model.pt", ckpt)
+        with atomic_file(out_dir / "train_log.csv") as tmp:
+            pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
+        mlflow.log_artifact(str(out_dir / "model.pt"))
+        mlflow.log_artifact(str(out_dir / "train_log.csv"))
+    resume_path.unlink(missing_ok=True)
+    return {"run_id": run_id, **history[-1]}
