@@ -61,35 +61,43 @@ def ypr_to_pose_para(ypr, translation=(0.0, 0.0, 0.0), scale: float = 1.0):
     return np.array([[pitch, yaw, roll, *translation, scale]], dtype=np.float64)
 
 
-def _rx(a):
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+def _xp(x):
+    """numpy, or torch for tensors, so one formula serves the readers and the models."""
+    if type(x).__module__.startswith("torch"):
+        import torch
+
+        return torch
+    return np
 
 
-def _ry(a):
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+def _matrix(xp, rows):
+    return xp.stack([xp.stack(r, -1) for r in rows], -2)
 
 
-def _rz(a):
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+def rotation_matrix(yaw, pitch, roll):
+    """Head-to-camera rotation (x right, y down, z away from camera) for angles in degrees.
+
+    Scalars give one 3 x 3 matrix; arrays or tensors of shape (...) give (..., 3, 3)."""
+    xp = _xp(yaw)
+    y, p, r = (xp.deg2rad(xp.asarray(v, dtype=xp.float64) if xp is np else v) for v in (yaw, pitch, roll))
+    one, zero = xp.ones_like(y), xp.zeros_like(y)
+    cy, sy, cp, sp, cr, sr = xp.cos(y), xp.sin(y), xp.cos(-p), xp.sin(-p), xp.cos(r), xp.sin(r)
+    rx = _matrix(xp, [[one, zero, zero], [zero, cp, -sp], [zero, sp, cp]])
+    ry = _matrix(xp, [[cy, zero, sy], [zero, one, zero], [-sy, zero, cy]])
+    rz = _matrix(xp, [[cr, -sr, zero], [sr, cr, zero], [zero, zero, one]])
+    return rx @ ry @ rz
 
 
-def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Head-to-camera rotation (x right, y down, z away from camera) for angles in degrees."""
-    y, p, r = np.radians([yaw, pitch, roll])
-    return _rx(-p) @ _ry(y) @ _rz(r)
-
-
-def biwi_euler(matrix) -> np.ndarray:
-    """BIWI `pose.txt` rotation matrix -> (yaw, pitch, roll) degrees.
+def biwi_euler(matrix):
+    """BIWI `pose.txt` rotation matrix (..., 3, 3) -> (..., 3) (yaw, pitch, roll) degrees.
 
     With R = M transposed: roll = -atan2(R10, R00); yaw = -atan2(-R20, sqrt(R21^2 + R22^2));
-    pitch = atan2(R21, R22). Valid for |yaw| < 90.
+    pitch = atan2(R21, R22). Valid for |yaw| < 90 (beyond, another triple gives the same matrix).
     """
-    r = np.asarray(matrix, dtype=np.float64).T
-    roll = -np.arctan2(r[1, 0], r[0, 0])
-    yaw = -np.arctan2(-r[2, 0], np.hypot(r[2, 1], r[2, 2]))
-    pitch = np.arctan2(r[2, 1], r[2, 2])
-    return np.degrees([yaw, pitch, roll])
+    xp = _xp(matrix)
+    m = xp.asarray(matrix, dtype=xp.float64) if xp is np else matrix
+    r = xp.swapaxes(m, -1, -2)
+    roll = -xp.arctan2(r[..., 1, 0], r[..., 0, 0])
+    yaw = -xp.arctan2(-r[..., 2, 0], xp.hypot(r[..., 2, 1], r[..., 2, 2]))
+    pitch = xp.arctan2(r[..., 2, 1], r[..., 2, 2])
+    return xp.rad2deg(xp.stack([yaw, pitch, roll], -1))

@@ -54,3 +54,16 @@ def test_visual_convention_of_rotation_matrix():
     assert (angles.rotation_matrix(30, 0, 0) @ nose)[0] < 0  # positive yaw: nose to image left
     assert (angles.rotation_matrix(0, 30, 0) @ nose)[1] < 0  # positive pitch: nose up
     assert (angles.rotation_matrix(0, 0, 30) @ np.array([1.0, 0, 0]))[1] > 0  # positive roll: clockwise
+
+
+def test_rotation_maths_is_the_same_for_numpy_and_torch_batches():
+    import torch
+
+    ypr = np.random.default_rng(1).uniform(-80, 80, size=(20, 3))
+    m_np = angles.rotation_matrix(ypr[:, 0], ypr[:, 1], ypr[:, 2])
+    t = torch.tensor(ypr)
+    m_t = angles.rotation_matrix(t[:, 0], t[:, 1], t[:, 2])
+    assert m_np.shape == (20, 3, 3) and isinstance(m_t, torch.Tensor)
+    np.testing.assert_allclose(m_t.numpy(), m_np, atol=1e-12)
+    np.testing.assert_allclose(angles.biwi_euler(m_t).numpy(), ypr, atol=1e-9)
+    np.testing.assert_allclose(angles.rotation_matrix(*ypr[0]), m_np[0], atol=1e-12)
