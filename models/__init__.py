@@ -41,4 +41,4 @@ def build_model(config: dict):
     return cls(config)
 
 
-from models import dadl  # noqa: E402,F401  (registers its models)
+from models import dadl, hopenet, sixdrepnet, bernoulli  # noqa: E402,F401  (registers their models)

@@ -1,0 +1,54 @@
+"""A backbone with one 66-bin classification head per angle (HopeNet's design, which DADL
+keeps). The loss per angle is
+    ce * CE(hard bin) + alpha * MSE(expected angle, angle) + beta * KL(soft label || predicted)
+summed over yaw, pitch and roll; the models that use it differ only in those weights and in
+the soft labels' sigmas (unit: bins, see models.labels)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.backbones import build_backbone, imagenet_normalise
+from models.labels import expectation, hard_bins, soft_kl, soft_labels
+from pipeline import angles
+from pipeline.errors import ConfigError
+
+
+class BinnedPose(nn.Module):
+    def __init__(self, config: dict, ce: float = 1.0, alpha: float = 0.0, beta: float = 0.0, sigma=(1.0, 1.0, 1.0)):
+        super().__init__()
+        name = config.get("name")
+        self.backbone, dim = build_backbone(config["backbone"], config.get("pretrained", False))
+        self.heads = nn.ModuleList(nn.Linear(dim, angles.N_BINS) for _ in angles.ANGLES)
+        self.ce, self.alpha, self.beta = float(ce), float(alpha), float(beta)
+        if min(self.ce, self.alpha, self.beta) < 0:
+            raise ConfigError(f"params.yaml experiments.{name}: loss weights (alpha, beta) must be >= 0")
+        self.sigma = [float(s) for s in sigma]
+        if len(self.sigma) != 3 or min(self.sigma) <= 0:
+            raise ConfigError(f"params.yaml experiments.{name}.sigma: need three positive numbers (yaw, pitch, roll; unit: bins), got {sigma}")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.backbone(imagenet_normalise(images))
+        return torch.stack([head(features) for head in self.heads], dim=1)  # N x 3 x 66
+
+    def predict(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.stack([expectation(logits[:, a]) for a in range(3)], dim=1)
+
+    def loss(self, logits: torch.Tensor, targets: dict):
+        ypr = targets["ypr"]
+        parts = {}
+        total = logits.new_zeros(())
+        for a in range(3):
+            bins = hard_bins(ypr[:, a])
+            terms = {}
+            if self.ce:
+                terms["ce"] = (self.ce, F.cross_entropy(logits[:, a], bins))
+            if self.alpha:
+                terms["mse"] = (self.alpha, F.mse_loss(expectation(logits[:, a]), ypr[:, a]))
+            if self.beta:
+                terms["kl"] = (self.beta, soft_kl(logits[:, a], soft_labels(bins, self.sigma[a])))
+            for key, (weight, value) in terms.items():
+                total = total + weight * value
+                parts[key] = parts.get(key, 0.0) + float(value.detach())
+        return total, parts
