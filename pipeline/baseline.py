@@ -1,8 +1,8 @@
 """Baseline stage: always predict the training set's mean pose.
 
     python -m pipeline.baseline
-writes results/baseline/metrics.json in the evaluate stage's format, so a reader can see how
-much a model learned beyond the pose prior.
+writes results/baseline/metrics.json in the evaluate stage's format (for the protocol named in
+params.yaml train.protocol), so a reader can see how much a model learned beyond the pose prior.
 """
 from __future__ import annotations
 
@@ -13,26 +13,33 @@ from pipeline.errors import cli
 from pipeline.evaluation import score, write_predictions
 from pipeline.params import load_params, section
 from pipeline.paths import CROPS, experiment_dir
+from pipeline.protocols import draw_split, protocol_config, rows
 from pipeline.store import load_store
 
 
-def baseline(train_set: str, test_sets: list[str]) -> dict:
-    mean = load_store(CROPS / train_set).ypr.mean(axis=0)
+def baseline(params: dict) -> dict:
+    train = section(params, "train")
+    protocol = protocol_config(params, train["protocol"])
+    store = load_store(CROPS / protocol["train"])
+    split = draw_split(protocol, store.labels["sequence"], int(train["split_seed"]), train["split_by"], store.meta.get("source", ""))
+    mean = store.ypr[rows(store.labels, protocol, split, protocol["train"], "train")].mean(axis=0)
     out = experiment_dir("baseline")
-    metrics = {}
-    for test_set in test_sets:
-        store = load_store(CROPS / test_set)
-        pred = np.tile(mean, (len(store), 1))
-        write_predictions(out / "predictions" / f"{test_set}.csv", store, pred)
-        metrics[test_set] = {**score(store, pred), "train_mean_ypr": [float(v) for v in mean]}
+    metrics, criteria = {}, {}
+    for test_set in protocol["test"]:
+        test_store = load_store(CROPS / test_set)
+        idx = rows(test_store.labels, protocol, split, test_set, "test")
+        pred = np.tile(mean, (len(idx), 1))
+        write_predictions(out / "predictions" / f"{test_set}.csv", test_store, idx, pred)
+        metrics[test_set], criteria[test_set] = score(test_store, idx, pred)
+        metrics[test_set].update(train_mean_ypr=[float(v) for v in mean], protocol=protocol["name"])
     write_json(out / "metrics.json", metrics)
+    write_json(out / "criteria.json", criteria)
     return metrics
 
 
 @cli
 def main():
-    train = section(load_params(), "train")
-    for test_set, m in baseline(train["train_set"], train["test_sets"]).items():
+    for test_set, m in baseline(load_params()).items():
         print(f"mean-pose baseline on {test_set}: MAE {m['mae']:.2f} deg, n={m['n']}")
 
 

@@ -1,10 +1,13 @@
-"""Crop stage: raw dataset folders -> one crop store per dataset under data/crops/.
+"""Crop stage: every dataset under data/raw/ -> one crop store under data/crops/<dataset>/.
 
     python -m pipeline.crop
+
+300W-LP is cropped with the training margin (HopeNet: k drawn per sample), AFLW2000 with the
+test margin, BIWI with a square box around the head centre projected through rgb.cal, and
+FSA-Net's BIWI .npz crops are only resized.
 """
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 
 import numpy as np
@@ -14,17 +17,13 @@ from tqdm import tqdm
 
 from pipeline import crops, readers
 from pipeline.atomic import atomic_dir
-from pipeline.errors import DataError, ConfigError, cli
+from pipeline.download import dataset_folders
+from pipeline.errors import ConfigError, DataError, cli
 from pipeline.params import load_params, section
-from pipeline.paths import CROPS, RAW
+from pipeline.paths import CROPS
 from pipeline.store import write_store
 
-# dataset name -> (raw folder, role). Training sets draw HopeNet's k per sample.
-DATASETS = {
-    "300w_lp": ("300W_LP", "train"),
-    "aflw2000": ("AFLW2000", "test"),
-    "biwi": ("hpdb", "test"),
-}
+ROLE = {"300w_lp": "train", "aflw2000": "test", "biwi": "test", "biwi_npz": "test"}
 
 
 def _cut_one(job):
@@ -43,61 +42,75 @@ def crop_boxes(table: pd.DataFrame, rule: str, role: str, cfg: dict, rng) -> np.
         return boxes
     lo, hi = cfg["train_k"]
     ks = rng.uniform(lo, hi, len(boxes)) if role == "train" else np.full(len(boxes), float(cfg["test_k"]))
-    return np.array([crops.crop_box(b, rule, k) for b, k in zip(boxes, ks)])
+    return np.array([crops.crop_box(b, rule, k) for b, k in zip(boxes, ks)]).reshape(-1, 4)
 
 
-def build_store(name: str, samples: readers.Samples, rule: str, role: str, cfg: dict, out, source: str = "unknown", workers: int = 2) -> dict:
-    table = samples.table
-    size = int(cfg["store_size"])
-    boxes = crop_boxes(table, rule, role, cfg, np.random.default_rng([int(cfg["seed"]), len(name)]))
-    images = np.zeros((len(table), size, size, 3), np.uint8)
+def cut_files(table: pd.DataFrame, boxes: np.ndarray, size: int, desc: str, workers: int = 2):
+    """Yield the crops of image files, decoded in `workers` processes, in table order."""
     jobs = [(p, b, size) for p, b in zip(table["image"], boxes)]
     with mp.get_context("fork").Pool(workers) as pool:
-        for i, arr in enumerate(tqdm(pool.imap(_cut_one, jobs, chunksize=32), total=len(jobs), desc=f"crop {name}", unit="img")):
-            images[i] = arr
+        yield from tqdm(pool.imap(_cut_one, jobs, chunksize=32), total=len(jobs), desc=desc, unit="img")
+
+
+def resize_all(pixels: np.ndarray, size: int, desc: str):
+    for p in tqdm(pixels, desc=desc, unit="img"):
+        yield np.asarray(Image.fromarray(p).resize((size, size), Image.BILINEAR))
+
+
+def build_store(name: str, samples: readers.Samples, boxes: np.ndarray, images, cfg: dict, out, meta: dict) -> dict:
+    """Write data/crops/<name>: the crops `images` yields (one per sample, in order) and labels
+    with the head centre moved into crop pixels."""
+    table, size = samples.table, int(cfg["store_size"])
+    array = np.zeros((len(table), size, size, 3), np.uint8)
+    for i, crop in enumerate(images):
+        array[i] = crop
     w = boxes[:, 2] - boxes[:, 0]
     h = boxes[:, 3] - boxes[:, 1]
-    labels = table.assign(
-        cx=(table["cx"] - boxes[:, 0]) / w * size,
-        cy=(table["cy"] - boxes[:, 1]) / h * size,
-        bx0=boxes[:, 0], by0=boxes[:, 1], bx1=boxes[:, 2], by1=boxes[:, 3],
-    )
-    meta = {
-        "dataset": name, "source": source, "role": role, "rule": rule, "store_size": size,
-        "n_read": samples.n_read, "n_filtered": samples.n_filtered, "n": len(table),
-    }
-    write_store(out / name, images, labels, meta)
+    labels = table.assign(cx=(table["cx"] - boxes[:, 0]) / w * size, cy=(table["cy"] - boxes[:, 1]) / h * size,
+                          bx0=boxes[:, 0], by0=boxes[:, 1], bx1=boxes[:, 2], by1=boxes[:, 3])
+    meta = {"dataset": name, "store_size": size, "n_read": samples.n_read, "n_filtered": samples.n_filtered, "n": len(table), **meta}
+    write_store(out / name, array, labels, meta)
     return meta
 
 
-def read_dataset(name: str, folder, cfg: dict) -> readers.Samples:
+def crop_dataset(name: str, folder, source: str, cfg: dict, out, workers: int = 2, role: str | None = None) -> dict:
+    """Read one dataset folder and write its crop store to out/<name>. `role` "train" draws
+    HopeNet's margin per sample; by default 300W-LP is cropped as training data, the rest as test."""
+    role = role or ROLE[name]
+    size = int(cfg["store_size"])
+    if name == "biwi_npz":
+        samples, pixels = readers.read_biwi_npz(folder)
+        print(f"{name}: {samples.summary()}")
+        boxes = samples.table[["x0", "y0", "x1", "y1"]].to_numpy(np.float64)
+        return build_store(name, samples, boxes, resize_all(pixels, size, f"resize {name}"), cfg, out, {"source": source, "rule": "as given"})
     if name == "300w_lp":
-        return readers.read_300w_lp(folder)
-    if name == "aflw2000":
-        return readers.read_aflw2000(folder)
-    return readers.read_biwi(folder, box_mm=float(cfg["biwi_box_mm"]))
+        samples = readers.read_300w_lp(folder)
+    elif name == "aflw2000":
+        samples = readers.read_aflw2000(folder)
+    else:
+        samples = readers.read_biwi(folder, box_mm=float(cfg["biwi_box_mm"]))
+    print(f"{name}: {samples.summary()}")
+    rule = "box" if name == "biwi" else cfg["rule"]
+    boxes = crop_boxes(samples.table, rule, role, cfg, np.random.default_rng([int(cfg["seed"]), len(name)]))
+    images = cut_files(samples.table, boxes, size, f"crop {name}", workers)
+    return build_store(name, samples, boxes, images, cfg, out, {"source": source, "rule": rule, "role": role})
 
 
-def rule_for(name: str, cfg: dict) -> str:
-    return "box" if name == "biwi" else cfg["rule"]
+def check_crop_config(cfg: dict) -> dict:
+    if cfg.get("rule") not in ("hopenet", "fsanet"):
+        raise ConfigError(f"params.yaml crop.rule: {cfg.get('rule')!r} is not a crop rule; use hopenet or fsanet")
+    if int(cfg.get("store_size", 0)) < 8:
+        raise ConfigError(f"params.yaml crop.store_size: {cfg.get('store_size')!r}; give a side in pixels >= 8")
+    return cfg
 
 
 @cli
 def main():
-    cfg = section(load_params(), "crop")
-    if cfg.get("rule") not in ("hopenet", "fsanet"):
-        raise ConfigError(f"params.yaml crop.rule: {cfg.get('rule')!r} is not a crop rule; use hopenet or fsanet")
-    present = {n: RAW / d for n, (d, _) in DATASETS.items() if (RAW / d).exists()}
-    if not present:
-        raise DataError(f"{RAW}: no dataset folder ({', '.join(d for d, _ in DATASETS.values())}); run `dvc repro download` first")
-    source_file = RAW / "source.json"
-    source = json.loads(source_file.read_text())["source"] if source_file.is_file() else "unknown"
+    cfg = check_crop_config(section(load_params(), "crop"))
+    folders = dataset_folders()
     with atomic_dir(CROPS) as out:
-        for name, folder in present.items():
-            samples = read_dataset(name, folder, cfg)
-            print(f"{name}: {samples.summary()}")
-            build_store(name, samples, rule_for(name, cfg), DATASETS[name][1], cfg, out, source)
-        (out / "index.json").write_text(json.dumps(sorted(present), indent=2) + "\n")
+        for name, (folder, source) in folders.items():
+            crop_dataset(name, folder, source, cfg, out)
 
 
 if __name__ == "__main__":

@@ -8,20 +8,24 @@ import pandas as pd
 
 from pipeline.angles import ANGLES
 from pipeline.atomic import atomic_file
-from pipeline.metrics import criterion_1
+from pipeline.metrics import criterion_1, criterion_2, criterion_3
 from pipeline.store import Store
 
 
-def score(store: Store, pred: np.ndarray) -> dict:
-    """Criterion I on the store, with the count the +-99 filter removed before it."""
-    return {**criterion_1(pred, store.ypr), "n_filtered": int(store.meta["n_filtered"]), "dataset": store.meta["dataset"]}
+def score(store: Store, idx: np.ndarray, pred: np.ndarray) -> tuple[dict, dict]:
+    """(Criterion I with the count the +-99 filter removed, Criteria II and III) on rows `idx`."""
+    true = store.ypr[idx]
+    metrics = {**criterion_1(pred, true), "n_filtered": int(store.meta["n_filtered"]), "dataset": store.meta["dataset"],
+               "source": store.meta.get("source", "unknown")}
+    return metrics, {"criterion_2": criterion_2(pred, true), "criterion_3": criterion_3(pred, true)}
 
 
-def write_predictions(path: Path, store: Store, pred: np.ndarray) -> None:
-    table = store.labels[["sample_id", "sequence"]].copy()
+def write_predictions(path: Path, store: Store, idx: np.ndarray, pred: np.ndarray) -> None:
+    table = store.labels[["sample_id", "sequence"]].iloc[idx].reset_index(drop=True)
+    true = store.ypr[idx]
     for i, a in enumerate(ANGLES):
-        table[f"true_{a}"] = store.ypr[:, i]
+        table[f"true_{a}"] = true[:, i]
         table[f"pred_{a}"] = pred[:, i]
-        table[f"err_{a}"] = np.abs(pred[:, i] - store.ypr[:, i])
+        table[f"err_{a}"] = np.abs(pred[:, i] - true[:, i])
     with atomic_file(path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")

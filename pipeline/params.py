@@ -9,6 +9,7 @@ import yaml
 import models
 
 from pipeline.errors import ConfigError
+from pipeline.protocols import protocol_config
 from pipeline.paths import PARAMS
 
 
@@ -47,4 +48,6 @@ def experiment_config(params: dict, name: str) -> dict:
         raise ConfigError(f"params.yaml experiments.{name}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(config))}")
     config.update(copy.deepcopy(overrides))
     config["name"] = name
+    config["protocol"] = protocol_config(params, config.get("protocol"))
+    config["crop"] = copy.deepcopy(section(params, "crop"))  # so a checkpoint can crop new data itself
     return config

@@ -164,3 +164,40 @@ def read_biwi(root: Path, box_mm: float) -> Samples:
     if not rows:
         raise DataError(f"{root}: sequence folders hold no frame_XXXXX_pose.txt files")
     return _filtered(pd.DataFrame(rows, columns=COLUMNS))
+
+
+def read_biwi_npz(root: Path) -> tuple[Samples, np.ndarray]:
+    """FSA-Net's preprocessed BIWI: one or more .npz files (or one file) holding `image`
+    (N x 64 x 64 x 3 uint8, BGR) and `pose` (N x 3: yaw, pitch, roll in degrees).
+
+    Returns the samples and their RGB images. The files carry no sequence ids, so each file's
+    name (e.g. BIWI_train, BIWI_test) is its "sequence": protocols split by file.
+    """
+    root = Path(root)
+    files = [root] if root.is_file() else sorted(root.glob("*.npz")) if root.is_dir() else []
+    if not files:
+        raise DataError(f"{root}: no .npz file; point the harness at FSA-Net's BIWI .npz file(s) (BIWI_train.npz, BIWI_test.npz, BIWI_noTrack.npz)")
+    tables, images = [], []
+    for f in files:
+        try:
+            with np.load(f) as npz:
+                image, pose = npz["image"], npz["pose"]
+        except KeyError as exc:
+            raise DataError(f"{f}: no {exc} array; FSA-Net's BIWI files hold 'image' and 'pose'") from None
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{f}: not a readable .npz ({exc.__class__.__name__}); download it again") from None
+        if image.ndim != 4 or image.shape[3] != 3 or pose.shape != (len(image), 3):
+            raise DataError(f"{f}: expected image N x H x W x 3 and pose N x 3, got {image.shape} and {pose.shape}")
+        h, w = image.shape[1:3]
+        n = len(image)
+        table = pd.DataFrame({
+            "sample_id": [f"{f.stem}/{i:05d}" for i in range(n)], "image": "",
+            "yaw": pose[:, 0].astype(np.float64), "pitch": pose[:, 1].astype(np.float64), "roll": pose[:, 2].astype(np.float64),
+            "x0": 0.0, "y0": 0.0, "x1": float(w), "y1": float(h), "cx": w / 2, "cy": h / 2, "sequence": f.stem, "group": f.stem,
+        })
+        tables.append(table)
+        images.append(image[..., ::-1])  # BGR -> RGB
+    table = pd.concat(tables, ignore_index=True)
+    keep = angles.within_limit(table[list(angles.ANGLES)].to_numpy())
+    samples = Samples(table=table[keep].reset_index(drop=True), n_read=len(table), n_filtered=int((~keep).sum()))
+    return samples, np.concatenate(images)[keep]

@@ -52,7 +52,7 @@ def dataset_description(name: str) -> str:
     if not meta_path.is_file():
         return name
     meta = json.loads(meta_path.read_text())
-    kind = "synthetic (built-in renderer) " if meta.get("source") == "synthetic" else ""
+    kind = "synthetic (built-in renderer) " if meta.get("source") == "synthetic" else "real "
     return f"{kind}{name} (n={meta['n']}, {meta['n_filtered']} filtered out)"
 
 
@@ -63,10 +63,11 @@ def describe(config: dict) -> str:
 def comparison_rows(paper: dict, test_set: str, experiments: dict, baseline: dict | None) -> list[list[str]]:
     rows = [[m, *(fmt(v) for v in vals), f"{paper['paper']}, {paper['label']}", paper["data"], "-"] for m, vals in paper["rows"].items()]
     for name, config in experiments.items():
-        if test_set not in config["test_sets"]:
+        protocol = config["protocol"]
+        if protocol["train"] != "300w_lp" or test_set not in protocol["test"]:
             continue
         metrics = read_metrics(name)
-        trained_on = f"trained on {dataset_description(config['train_set'])}"
+        trained_on = f"trained on {dataset_description(protocol['train'])}"
         if metrics is None or test_set not in metrics:
             rows.append([f"{name}: {describe(config)}", "not run", "", "", "", "this harness", f"run: dvc repro evaluate@{name}", "-"])
             continue

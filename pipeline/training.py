@@ -25,6 +25,7 @@ from pipeline.errors import ConfigError, HarnessError
 from pipeline.inference import device, predict
 from pipeline.metrics import criterion_1
 from pipeline.paths import CACHE, CROPS
+from pipeline.protocols import draw_split, rows
 from pipeline.store import fingerprint, load_store
 
 
@@ -55,13 +56,16 @@ def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoc
     """
     if int(config["epochs"]) < 1 or int(config["batch_size"]) < 1 or float(config["lr"]) <= 0:
         raise ConfigError(f"params.yaml experiments.{config['name']}: epochs and batch_size must be >= 1 and lr > 0")
-    store = load_store(CROPS / config["train_set"])
+    protocol = config["protocol"]
+    store = load_store(CROPS / protocol["train"])
     data_fp = fingerprint(store.path)
     size = int(config["input_size"])
     if size > store.images.shape[1]:
         raise ConfigError(f"params.yaml: input_size {size} exceeds the crop store's {store.images.shape[1]} px; raise crop.store_size or lower input_size")
-    val = validation_mask(store.labels["group"].tolist(), float(config["val_fraction"]), int(config["seed"]))
-    train_idx, val_idx = np.flatnonzero(~val), np.flatnonzero(val)
+    split = draw_split(protocol, store.labels["sequence"], int(config["split_seed"]), config["split_by"], store.meta.get("source", ""))
+    usable = rows(store.labels, protocol, split, protocol["train"], "train")
+    val = validation_mask(store.labels["group"].iloc[usable].tolist(), float(config["val_fraction"]), int(config["seed"]))
+    train_idx, val_idx = usable[~val], usable[val]
     if len(train_idx) == 0:
         raise ConfigError(f"params.yaml: val_fraction {config['val_fraction']} leaves no training sample")
 
@@ -85,6 +89,7 @@ def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoc
         run_id = active.info.run_id
         if start == 0:
             mlflow.log_params({**tracking.flat_params(config), "n_train": len(train_idx), "n_val": len(val_idx)})
+            mlflow.log_dict({"protocol": protocol["name"], "split": split, "split_seed": config["split_seed"]}, "split.json")
         for epoch in range(start, int(config["epochs"])):
             t0 = time.time()
             rng = np.random.default_rng([int(config["seed"]), epoch])
@@ -124,7 +129,7 @@ def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoc
 
         out_dir.mkdir(parents=True, exist_ok=True)
         ckpt = {"config": config, "state_dict": model.state_dict(), "epochs": int(config["epochs"]),
-                "train_run_id": run_id, "data_fingerprint": data_fp}
+                "train_run_id": run_id, "data_fingerprint": data_fp, "split": split}
         _save(out_dir / "model.pt", ckpt)
         with atomic_file(out_dir / "train_log.csv") as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")

@@ -8,12 +8,13 @@ from models.bernoulli import read_out, target_maps
 from models.hrnet import ChannelFusion, HRNet
 from pipeline.errors import ConfigError
 from pipeline.params import experiment_config
+from tests.test_models import params_with
 
 SIZES = [(64, 64), (96, 128)]  # (height, width): nBG crops and 128 x 96 BG frames
 
 
 def _config(**overrides):
-    return experiment_config({"train": {"input_size": 64}, "experiments": {"b": {"model": "bernoulli", **overrides}}}, "b")
+    return experiment_config(params_with("b", "bernoulli", **overrides), "b")
 
 
 def _centres(h, w):

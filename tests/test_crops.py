@@ -46,7 +46,11 @@ def test_store_round_trip_and_head_centre_in_crop_pixels(tmp_path):
     write_mat_sample(tmp_path / "AFLW2000", "image00000", [10, 20, 30])
     samples = readers.read_aflw2000(tmp_path / "AFLW2000")
     cfg = {"store_size": 16, "train_k": [0.2, 0.4], "test_k": 0.2, "seed": 0}
-    crop.build_store("aflw2000", samples, "box", "test", cfg, tmp_path / "crops", workers=1)
+    crop.crop_dataset("aflw2000", tmp_path / "AFLW2000", "test fixture", {**cfg, "rule": "hopenet"}, tmp_path / "crops", workers=1)
+    store = load_store(tmp_path / "crops" / "aflw2000")
+    assert store.meta["source"] == "test fixture" and store.meta["rule"] == "hopenet"
+    boxes = crop.crop_boxes(samples.table, "box", "test", cfg, None)
+    crop.build_store("aflw2000", samples, boxes, crop.cut_files(samples.table, boxes, 16, "t", 1), cfg, tmp_path / "crops", {})
     store = load_store(tmp_path / "crops" / "aflw2000")
     assert store.images.shape == (1, 16, 16, 3) and store.meta["n"] == 1
     np.testing.assert_allclose(store.ypr[0], [10, 20, 30], atol=1e-5)

@@ -31,14 +31,19 @@ def test_expectation_uses_the_papers_left_edge_decoding():
     assert float(expectation(logits)[0]) == pytest.approx(40 * 3 - 99)
 
 
+def params_with(name: str, model: str, **overrides) -> dict:
+    """The smallest params.yaml that defines one experiment."""
+    return {"train": {"input_size": 32, "protocol": "p1"}, "crop": {}, "protocols": {"p1": {"train": "300w_lp", "test": ["aflw2000"]}},
+            "experiments": {name: {"model": model, **overrides}}}
+
+
 def _params(**dadl):
-    return {"train": {"input_size": 32, "epochs": 1, "batch_size": 8, "seed": 0},
-            "experiments": {"dadl": {"model": "dadl", **dadl}}}
+    return params_with("dadl", "dadl", **dadl)
 
 
 def test_unknown_model_backbone_and_key_are_config_errors():
     with pytest.raises(ConfigError, match="unknown model 'vit'"):
-        experiment_config({"train": {}, "experiments": {"x": {"model": "vit"}}}, "x")
+        experiment_config(params_with("x", "vit"), "x")
     with pytest.raises(ConfigError, match="unknown key.*alpah"):
         experiment_config(_params(alpah=1), "dadl")
     with pytest.raises(ConfigError, match="unknown backbone 'resnet19'"):
@@ -51,8 +56,7 @@ BACKBONE_MODELS = ["dadl", "gsoft", "hard_label", "regression", "hopenet", "sixd
 @pytest.mark.parametrize("name", BACKBONE_MODELS)
 def test_loss_goes_down_on_a_fixed_batch(name):
     torch.manual_seed(0)
-    params = {"train": {"input_size": 32}, "experiments": {name: {"model": name}}}
-    model = models.build_model(experiment_config(params, name))
+    model = models.build_model(experiment_config(params_with(name, name), name))
     images = torch.rand(8, 3, 32, 32)
     targets = {"ypr": torch.tensor(np.random.default_rng(0).uniform(-60, 60, (8, 3)), dtype=torch.float32),
                "centre": torch.full((8, 2), 16.0)}
@@ -73,8 +77,7 @@ def test_loss_goes_down_on_a_fixed_batch(name):
 
 def test_dadl_family_loss_terms():
     def parts(name, **extra):
-        params = {"train": {}, "experiments": {name: {"model": name, **extra}}}
-        model = models.build_model(experiment_config(params, name))
+        model = models.build_model(experiment_config(params_with(name, name, **extra), name))
         return set(model.loss(model(torch.rand(2, 3, 32, 32)), {"ypr": torch.zeros(2, 3)})[1])
 
     assert parts("dadl") == {"ce", "mse", "kl"}

@@ -1,0 +1,189 @@
+"""End to end: `dvc repro` on a tiny setting in a copy of the repository, then the promises
+of the pipeline: outputs, MLflow runs, a no-op second run, resume after a crash, and one-line
+errors for bad params."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TOP_SKIP = {".git", ".venv", "data", "results", "cache", "mlflow.db", "mlartifacts", "mlruns", "dvc.lock", ".pytest_cache"}
+TINY = {
+    "data": {"synthetic": {"image_size": 64, "train_per_subset": 6, "test_images": 12, "biwi_sequences": 2, "biwi_frames": 5, "biwi_size": [160, 120]}},
+    "crop": {"store_size": 36},
+    "train": {"input_size": 32, "epochs": 2, "batch_size": 16, "lr_milestones": [1], "val_fraction": 0.2},
+}
+
+
+def merge(base: dict, extra: dict) -> dict:
+    for k, v in extra.items():
+        base[k] = merge(base.get(k, {}), v) if isinstance(v, dict) else v
+    return base
+
+
+def run(cwd: Path, *cmd, check=True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def copy_project(dst: Path, params_extra: dict) -> Path:
+    def ignore(folder, names):
+        top = Path(folder) == ROOT
+        return [n for n in names if (top and n in TOP_SKIP) or n == "__pycache__" or n.startswith(".staging")]
+
+    shutil.copytree(ROOT, dst, ignore=ignore)
+    for generated in ("report.md", "report.pdf", "figures"):
+        target = dst / "reports" / generated
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), params_extra)
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(dst, "git", "init", "-q")
+    return dst
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    proj = copy_project(tmp_path_factory.mktemp("e2e") / "proj", TINY)
+    first = run(proj, "dvc", "repro")
+    return proj, first
+
+
+def test_repro_writes_every_output(project):
+    proj, _ = project
+    for rel in ("results/dadl/model.pt", "results/dadl/train_log.csv", "results/dadl/predictions/aflw2000.csv",
+                "results/dadl/predictions/biwi.csv", "results/baseline/metrics.json", "reports/report.md", "reports/report.pdf"):
+        assert (proj / rel).is_file(), rel
+    metrics = json.loads((proj / "results/dadl/metrics.json").read_text())
+    for test_set in ("aflw2000", "biwi"):
+        m = metrics[test_set]
+        assert {"yaw", "pitch", "roll", "mae", "n", "n_filtered", "run_id"} <= set(m)
+        assert m["mae"] == pytest.approx((m["yaw"] + m["pitch"] + m["roll"]) / 3)
+        meta = json.loads((proj / f"data/crops/{test_set}/meta.json").read_text())
+        assert m["n"] == meta["n"] and m["n_filtered"] == meta["n_filtered"]
+    assert (proj / "reports/report.pdf").read_bytes()[:5] == b"%PDF-"
+    report = (proj / "reports/report.md").read_text()
+    assert metrics["aflw2000"]["run_id"] in report and "predict the training mean pose" in report
+
+
+def test_second_repro_does_nothing(project):
+    proj, _ = project
+    again = run(proj, "dvc", "repro")
+    assert "Running stage" not in again.stdout, again.stdout
+
+
+def test_mlflow_holds_train_and_evaluate_runs(project):
+    proj, _ = project
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{proj / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("head-pose")
+    runs = {r.data.tags["stage"]: r for r in client.search_runs([exp.experiment_id])}
+    train, evaluate = runs["train"], runs["evaluate"]
+    assert train.data.params["model"] == "dadl" and train.data.params["backbone"] == "resnet18"
+    assert "val_mae" in train.data.metrics and "data_fingerprint" in train.data.tags and "git_commit" in train.data.tags
+    assert len(client.get_metric_history(train.info.run_id, "train_loss")) == TINY["train"]["epochs"]
+    assert sorted(a.path for a in client.list_artifacts(train.info.run_id)) == ["model.pt", "split.json", "train_log.csv"]
+    assert evaluate.data.tags["train_run_id"] == train.info.run_id
+    assert "aflw2000_mae" in evaluate.data.metrics and "biwi_mae" in evaluate.data.metrics
+
+
+def test_training_resumes_after_a_crash(project, tmp_path):
+    proj, _ = project
+    driver = (
+        "import sys\n"
+        "from pipeline.params import experiment_config, load_params\n"
+        "from pipeline.training import train_experiment\n"
+        "from pipeline.paths import experiment_dir\n"
+        "cfg = experiment_config(load_params(), 'dadl'); cfg['seed'] = 7\n"
+        "def crash(epoch, mae):\n"
+        "    if sys.argv[1] == 'crash' and epoch == 0: raise SystemExit(3)\n"
+        "r = train_experiment(cfg, experiment_dir('resumed'), progress=False, on_epoch=crash)\n"
+        "print('RUN', r['run_id'])\n"
+    )
+    crashed = run(proj, sys.executable, "-c", driver, "crash", check=False)
+    assert crashed.returncode == 3
+    assert not (proj / "results/resumed/model.pt").exists()  # no output from a crashed run
+    resumed = run(proj, sys.executable, "-c", driver, "resume")
+    assert "resuming dadl after epoch 1" in resumed.stdout
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{proj / 'mlflow.db'}")
+    run_id = resumed.stdout.split("RUN ")[1].strip()
+    steps = [m.step for m in client.get_metric_history(run_id, "train_loss")]
+    assert steps == [1, 2]  # one run, each epoch logged once
+    assert not list((proj / "cache/resume").glob("*.pt"))  # resume state removed after success
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("backbone", "resnet19", "unknown backbone 'resnet19'"),
+    ("model", "vit", "unknown model 'vit'"),
+])
+def test_bad_params_fail_in_one_line_without_output(project, key, value, message):
+    proj, _ = project
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    params["experiments"]["broken"] = {**params["experiments"]["dadl"], key: value}
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        proc = run(proj, sys.executable, "-m", "pipeline.train", "broken", check=False)
+    finally:
+        del params["experiments"]["broken"]
+        (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
+    assert not (proj / "results/broken").exists()
+
+
+def test_missing_dataset_folder_is_one_line(tmp_path):
+    proj = copy_project(tmp_path / "proj", TINY)
+    proc = run(proj, sys.executable, "-m", "pipeline.crop", check=False)
+    assert proc.returncode == 2 and "run `dvc repro download` first" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert not (proj / "data/crops").exists()
+
+
+REAL_AFLW = ROOT.parent / "shared" / "datasets" / "AFLW2000-dev"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+@pytest.mark.skipif(not REAL_AFLW.is_dir(), reason=f"real AFLW2000 sample not found at {REAL_AFLW}")
+def test_evaluate_command_on_the_real_aflw2000_folder(project, tmp_path):
+    """The documented command scores a checkpoint from `dvc repro` on real files, keeps exactly
+    the samples within +-99 degrees, and its crops contain the faces (contact sheet kept in
+    tests/artifacts/ to look at)."""
+    import numpy as np
+    import scipy.io
+
+    from pipeline import readers
+    from pipeline.crop import crop_dataset
+    from pipeline.figures import contact_sheet
+    from pipeline.store import load_store
+
+    proj, _ = project
+    out = tmp_path / "real.json"
+    run(proj, sys.executable, "-m", "pipeline.evaluate", "--checkpoint", "results/dadl/model.pt",
+        "--dataset", "aflw2000", "--root", str(REAL_AFLW), "--out", str(out))
+    result = json.loads(out.read_text())
+    mats = sorted(REAL_AFLW.glob("image*.mat"))
+    kept = sum(np.all(np.abs(np.degrees(scipy.io.loadmat(m)["Pose_Para"][0, :3])) <= 99) for m in mats)
+    assert result["n"] == kept and result["n_filtered"] == len(mats) - kept
+    assert {"yaw", "pitch", "roll", "mae"} <= set(result) and out.with_suffix(".csv").is_file()
+
+    cfg = yaml.safe_load((proj / "params.yaml").read_text())["crop"]
+    crop_dataset("aflw2000", REAL_AFLW, "real", {**cfg, "store_size": 96}, tmp_path / "crops", workers=1)
+    store = load_store(tmp_path / "crops" / "aflw2000")
+    picks = np.linspace(0, len(store) - 1, 32).astype(int)
+    captions = [f"{store.labels.sample_id[i]}\n{store.ypr[i, 0]:.0f} {store.ypr[i, 1]:.0f} {store.ypr[i, 2]:.0f}" for i in picks]
+    sheet = contact_sheet(np.asarray(store.images[picks]), captions, ARTIFACTS / "real_aflw2000_crops.png")
+    assert sheet.stat().st_size > 10_000
+    assert readers.read_aflw2000(REAL_AFLW).n_read == len(mats)
