@@ -181,9 +181,10 @@ def read_biwi_npz(root: Path) -> tuple[Samples, np.ndarray]:
     for f in files:
         try:
             with np.load(f) as npz:
+                missing = [k for k in ("image", "pose") if k not in npz.files]
+                if missing:
+                    raise DataError(f"{f}: no {' or '.join(repr(k) for k in missing)} array; FSA-Net's BIWI files hold 'image' and 'pose'")
                 image, pose = npz["image"], npz["pose"]
-        except KeyError as exc:
-            raise DataError(f"{f}: no {exc} array; FSA-Net's BIWI files hold 'image' and 'pose'") from None
         except (OSError, ValueError) as exc:
             raise DataError(f"{f}: not a readable .npz ({exc.__class__.__name__}); download it again") from None
         if image.ndim != 4 or image.shape[3] != 3 or pose.shape != (len(image), 3):

@@ -45,3 +45,9 @@ def write_biwi_frame(seq: Path, frame: int, matrix, centre, cal: Calibration = C
         write_cal(seq / "rgb.cal", cal)
     write_image(seq / f"frame_{frame:05d}_rgb.png", cal.size, seed=frame)
     write_pose_txt(seq / f"frame_{frame:05d}_pose.txt", matrix, centre)
+
+
+def write_biwi_npz(path: Path, rgb: np.ndarray, ypr) -> None:
+    """FSA-Net's BIWI file: `image` N x H x W x 3 uint8 in BGR order, `pose` N x 3 (yaw, pitch, roll)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, image=np.ascontiguousarray(rgb[..., ::-1]), pose=np.asarray(ypr, dtype=np.float32))

@@ -1,0 +1,90 @@
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from pipeline import crop, readers
+from pipeline.download import dataset_folders, download
+from pipeline.errors import ConfigError, DataError
+from pipeline.store import load_store
+from tests.formats import write_biwi_npz, write_mat_sample
+
+TINY_SYNTHETIC = {"image_size": 48, "train_per_subset": 1, "test_images": 2, "biwi_sequences": 2, "biwi_frames": 2, "biwi_size": [96, 72]}
+
+
+def test_npz_reader_converts_bgr_and_keeps_pose_order(tmp_path):
+    rgb = np.zeros((3, 8, 8, 3), np.uint8)
+    rgb[..., 0] = 200  # red in RGB
+    write_biwi_npz(tmp_path / "BIWI_test.npz", rgb, [[10, -20, 30], [0, 0, 0], [0, 120, 0]])
+    samples, images = readers.read_biwi_npz(tmp_path)
+    assert (samples.n_read, samples.n_filtered) == (3, 1)
+    assert images.shape == (2, 8, 8, 3) and images[..., 0].min() == 200 and images[..., 2].max() == 0
+    row = samples.table.iloc[0]
+    assert (row.yaw, row.pitch, row.roll, row.sequence) == (10, -20, 30, "BIWI_test")
+
+
+def test_npz_without_pose_is_named(tmp_path):
+    np.savez(tmp_path / "x.npz", image=np.zeros((1, 8, 8, 3), np.uint8))
+    with pytest.raises(DataError, match=r"x\.npz: no 'pose' array"):
+        readers.read_biwi_npz(tmp_path)
+
+
+def test_sources_mix_synthetic_local_folder_archive_and_npz(tmp_path):
+    aflw = tmp_path / "my_aflw"
+    write_mat_sample(aflw, "image00000", [5, 6, 7])
+    npz = tmp_path / "fsanet" / "BIWI_noTrack.npz"
+    write_biwi_npz(npz, np.zeros((2, 64, 64, 3), np.uint8), [[1, 2, 3], [4, 5, 6]])
+    archive = tmp_path / "hpdb.zip"
+    with zipfile.ZipFile(archive, "w") as z:  # BIWI raw, wrapped in one top folder as distributed
+        from tests.formats import write_biwi_frame
+        from pipeline import angles
+
+        write_biwi_frame(tmp_path / "src" / "hpdb" / "01", 0, angles.rotation_matrix(10, 0, 0), [0, 0, 900])
+        for f in sorted((tmp_path / "src").rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(tmp_path / "src"))
+    data = {"sources": {"300w_lp": "synthetic", "aflw2000": str(aflw), "biwi": str(archive), "biwi_npz": str(npz)},
+            "synthetic": TINY_SYNTHETIC}
+    raw = tmp_path / "raw"
+    record = download(data, raw=raw, downloads=tmp_path / "dl")
+    folders = dataset_folders(raw)
+    assert folders["aflw2000"] == (aflw.resolve(), str(aflw))  # an unpacked folder is read in place
+    assert folders["300w_lp"][1] == "synthetic" and (raw / "300w_lp" / "AFW").is_dir()
+    assert (raw / "biwi" / "01" / "rgb.cal").is_file()  # the wrapper folder hpdb/ is stripped
+    assert len(record["biwi"]["sha256"]) == 64
+    assert json.loads((raw / "sources.json").read_text()) == record
+    out = tmp_path / "crops"
+    cfg = {"rule": "hopenet", "train_k": [0.2, 0.4], "test_k": 0.2, "biwi_box_mm": 190, "store_size": 16, "seed": 0}
+    for name, (folder, source) in folders.items():
+        crop.crop_dataset(name, folder, source, cfg, out, workers=1)
+    assert load_store(out / "biwi_npz").labels["sequence"].tolist() == ["BIWI_noTrack"] * 2
+    assert load_store(out / "aflw2000").meta["source"] == str(aflw)
+    assert load_store(out / "biwi").images.shape == (1, 16, 16, 3)
+
+
+@pytest.mark.parametrize("sources, message", [
+    ({"300w": "synthetic"}, "unknown dataset"),
+    ({"biwi_npz": "synthetic"}, "not FSA-Net's .npz"),
+    ({"aflw2000": None}, "every dataset is null"),
+])
+def test_bad_sources_are_config_errors(tmp_path, sources, message):
+    with pytest.raises(ConfigError, match=message):
+        download({"sources": sources}, raw=tmp_path / "raw", downloads=tmp_path / "dl")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_missing_local_path_fails_without_output(tmp_path):
+    with pytest.raises(DataError, match="no such file or folder"):
+        download({"sources": {"aflw2000": str(tmp_path / "nowhere")}}, raw=tmp_path / "raw", downloads=tmp_path / "dl")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_biwi_check_draws_a_sheet(tmp_path):
+    from pipeline import angles
+    from pipeline.biwi_check import draw_centres
+    from tests.formats import write_biwi_frame
+
+    for f in range(3):
+        write_biwi_frame(tmp_path / "hpdb" / "01", f, angles.rotation_matrix(f * 10, 0, 0), [0, 0, 900])
+    assert draw_centres(tmp_path / "hpdb", tmp_path / "check.png").stat().st_size > 1000
