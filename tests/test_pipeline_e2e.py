@@ -187,3 +187,23 @@ def test_evaluate_command_on_the_real_aflw2000_folder(project, tmp_path):
     sheet = contact_sheet(np.asarray(store.images[picks]), captions, ARTIFACTS / "real_aflw2000_crops.png")
     assert sheet.stat().st_size > 10_000
     assert readers.read_aflw2000(REAL_AFLW).n_read == len(mats)
+
+
+def test_protocol_p2_trains_and_tests_on_disjoint_biwi_sequences(project):
+    """Runs last: switches the tiny project to BIWI 70/30 and reproduces."""
+    import pandas as pd
+
+    proj, _ = project
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    params["train"]["protocol"] = "p2"
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = run(proj, "dvc", "repro").stdout
+    assert "Running stage 'crop'" not in out and "Running stage 'train@dadl'" in out
+    metrics = json.loads((proj / "results/dadl/metrics.json").read_text())
+    assert set(metrics) == {"biwi"} and metrics["biwi"]["protocol"] == "p2"
+    split = metrics["biwi"]["split"]
+    assert split["train"] and split["test"] and not set(split["train"]) & set(split["test"])
+    tested = set(pd.read_csv(proj / "results/dadl/predictions/biwi.csv", dtype={"sequence": str})["sequence"])
+    assert tested == set(split["test"])
+    baseline = json.loads((proj / "results/baseline/metrics.json").read_text())
+    assert baseline["biwi"]["n"] == metrics["biwi"]["n"]
