@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test ui
+.PHONY: setup repro repro-all test ui
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -18,6 +18,10 @@ $(VENV)/.installed: pyproject.toml
 
 repro: setup
 	dvc repro
+
+# Every experiment of params.yaml (sets `run` to all of them, then reproduces)
+repro-all: setup
+	dvc exp run -S "run=[$$(python -c 'import yaml; print(",".join(yaml.safe_load(open("params.yaml"))["experiments"]))')]"
 
 test: setup
 	python -m pytest -q

@@ -41,4 +41,4 @@ def build_model(config: dict):
     return cls(config)
 
 
-from models import dadl, hopenet, sixdrepnet, bernoulli  # noqa: E402,F401  (registers their models)
+from models import bernoulli, dadl, hopenet, lenet, sixdrepnet  # noqa: E402,F401  (registers their models)

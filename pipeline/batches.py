@@ -20,32 +20,38 @@ def validation_mask(groups, fraction: float, seed: int) -> np.ndarray:
     return np.array([scores[g] < fraction for g in groups], dtype=bool)
 
 
-def make_batch(store: Store, idx: np.ndarray, size: int, rng: np.random.Generator | None = None):
-    """Images (N x 3 x size x size, float in [0, 1]) and targets for the samples `idx`.
+def input_shape(size) -> tuple[int, int]:
+    """`input_size` of params: one side for square inputs, or [width, height]."""
+    return (int(size), int(size)) if isinstance(size, (int, float)) else (int(size[0]), int(size[1]))
+
+
+def make_batch(store: Store, idx: np.ndarray, size, rng: np.random.Generator | None = None):
+    """Images (N x 3 x h x w, float in [0, 1]) and targets for the samples `idx`; `size` is
+    input_size (a side, or [width, height]).
 
     With `rng` (training): random crop and a horizontal flip of half the samples, with yaw and
     roll negated (pipeline.angles.flip_pose). Without: the centre crop, as at test time.
     """
     idx = np.asarray(idx)
+    w, h = input_shape(size)
     order = np.argsort(idx)  # memory maps read fastest in file order
     raw = np.empty((len(idx),) + store.images.shape[1:], np.uint8)
     raw[order] = store.images[idx[order]]
-    full = raw.shape[1]
-    margin = full - size
+    margin = np.array([raw.shape[2] - w, raw.shape[1] - h])
     ypr = store.ypr[idx].copy()
     centre = store.labels[["cx", "cy"]].to_numpy(np.float32)[idx]
     if rng is None:
-        off = np.full((len(idx), 2), margin // 2)
+        off = np.tile(margin // 2, (len(idx), 1))
         flip = np.zeros(len(idx), bool)
     else:
-        off = rng.integers(0, margin + 1, size=(len(idx), 2))
+        off = np.stack([rng.integers(0, margin[0] + 1, len(idx)), rng.integers(0, margin[1] + 1, len(idx))], axis=1)
         flip = rng.random(len(idx)) < 0.5
-    out = np.empty((len(idx), size, size, 3), np.uint8)
+    out = np.empty((len(idx), h, w, 3), np.uint8)
     for i, (ox, oy) in enumerate(off):
-        crop = raw[i, oy : oy + size, ox : ox + size]
+        crop = raw[i, oy : oy + h, ox : ox + w]
         out[i] = crop[:, ::-1] if flip[i] else crop
     centre = centre - off.astype(np.float32)
-    centre[flip, 0] = size - 1 - centre[flip, 0]
+    centre[flip, 0] = w - 1 - centre[flip, 0]
     ypr[flip] = angles.flip_pose(ypr[flip])
     images = torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
     return images, {"ypr": torch.from_numpy(ypr.astype(np.float32)), "centre": torch.from_numpy(centre)}

@@ -29,8 +29,9 @@ from pipeline.store import fingerprint, load_store
 DATASETS = ("300w_lp", "aflw2000", "biwi", "biwi_npz")
 
 
-def _log(name: str, ckpt: dict, metrics: dict, artifacts: list[Path], tags: dict) -> str:
-    with tracking.run(f"evaluate:{name}", {"stage": "evaluate", "train_run_id": ckpt.get("train_run_id", ""), **tags}) as (mlflow, active):
+def _log(name: str, ckpt: dict, metrics: dict, artifacts: list[Path], tags: dict, parent_run_id: str | None = None) -> str:
+    tags = {"stage": "evaluate", "train_run_id": ckpt.get("train_run_id", ""), **tags}
+    with tracking.run(f"evaluate:{name}", tags, parent_run_id=parent_run_id) as (mlflow, active):
         mlflow.log_params(tracking.flat_params(ckpt["config"]))
         mlflow.log_metrics({f"{ts}_{k}": v for ts, m in metrics.items() for k, v in m.items() if isinstance(v, (int, float))})
         for path in artifacts:
@@ -39,15 +40,21 @@ def _log(name: str, ckpt: dict, metrics: dict, artifacts: list[Path], tags: dict
 
 
 def evaluate_experiment(name: str) -> dict:
-    out = experiment_dir(name)
+    return evaluate_checkpoint(experiment_dir(name))
+
+
+def evaluate_checkpoint(out: Path, parent_run_id: str | None = None, progress: bool = True) -> dict:
+    """Score out/model.pt on its protocol's test sets; write metrics.json, criteria.json and
+    predictions/ into `out`, and log an MLflow run (nested under parent_run_id if given)."""
     model, ckpt = load_checkpoint(out / "model.pt")
     config, split = ckpt["config"], ckpt.get("split")
+    name = config["name"]
     protocol = config["protocol"]
     metrics, criteria, fps = {}, {}, {}
     for test_set in protocol["test"]:
         store = load_store(CROPS / test_set)
         idx = rows(store.labels, protocol, split, test_set, "test")
-        pred = predict(model, store, idx, int(config["input_size"]), progress=f"evaluate {name} on {test_set}")
+        pred = predict(model, store, idx, config["input_size"], progress=f"evaluate {name} on {test_set}" if progress else None)
         write_predictions(out / "predictions" / f"{test_set}.csv", store, idx, pred)
         metrics[test_set], criteria[test_set] = score(store, idx, pred)
         metrics[test_set]["protocol"] = protocol["name"]
@@ -56,7 +63,7 @@ def evaluate_experiment(name: str) -> dict:
         fps[test_set] = fingerprint(store.path)
     write_json(out / "criteria.json", criteria)
     tags = {"experiment": name, "protocol": protocol["name"], **{f"data_fingerprint.{k}": v for k, v in fps.items()}}
-    run_id = _log(name, ckpt, metrics, [out / "criteria.json", out / "predictions"], tags)
+    run_id = _log(name, ckpt, metrics, [out / "criteria.json", out / "predictions"], tags, parent_run_id)
     for m in metrics.values():
         m["run_id"] = run_id
     write_json(out / "metrics.json", metrics)
@@ -74,7 +81,7 @@ def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path) -> di
         crop_dataset(dataset, Path(root), str(root), config["crop"], Path(tmp), role="test")
         store = load_store(Path(tmp) / dataset)
         idx = range(len(store))
-        pred = predict(model, store, idx, int(config["input_size"]), progress=f"evaluate on {dataset}")
+        pred = predict(model, store, idx, config["input_size"], progress=f"evaluate on {dataset}")
         metrics, criteria = score(store, list(idx), pred)
         write_predictions(out.with_suffix(".csv"), store, list(idx), pred)
         data_fp = fingerprint(store.path)

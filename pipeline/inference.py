@@ -18,7 +18,7 @@ def device() -> torch.device:
 
 
 @torch.no_grad()
-def predict(model, store: Store, idx, size: int, batch_size: int = 128, progress: str | None = None) -> np.ndarray:
+def predict(model, store: Store, idx, size, batch_size: int = 128, progress: str | None = None) -> np.ndarray:
     """(yaw, pitch, roll) predictions in degrees for store samples `idx` (centre crops)."""
     idx = np.asarray(idx)
     model.eval()

@@ -3,7 +3,7 @@
     python -m pipeline.report
 
 Every row says where its numbers come from: the paper (typed from the PDF, in
-pipeline/data/paper_values.yaml) or this harness (read from results/*/metrics.json, with the
+pipeline/paper_values.yaml) or this harness (read from results/*/metrics.json, with the
 MLflow run id). An experiment without results says "not run" and gives the command.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pipeline.params import experiment_config, load_params  # noqa: E402
 from pipeline.paths import CROPS, REPORTS, experiment_dir  # noqa: E402
 from pipeline.tracking import git_commit  # noqa: E402
 
-PAPER_VALUES = Path(__file__).parent / "data" / "paper_values.yaml"
+PAPER_VALUES = Path(__file__).parent / "paper_values.yaml"
 HEADER = ["Method", "Yaw", "Pitch", "Roll", "MAE", "Source", "Data", "MLflow run"]
 WIDTHS = [38, 14, 14, 14, 14, 40, 100, 40]
 
@@ -69,7 +69,7 @@ def comparison_rows(paper: dict, test_set: str, experiments: dict, baseline: dic
         metrics = read_metrics(name)
         trained_on = f"trained on {dataset_description(protocol['train'])}"
         if metrics is None or test_set not in metrics:
-            rows.append([f"{name}: {describe(config)}", "not run", "", "", "", "this harness", f"run: dvc repro evaluate@{name}", "-"])
+            rows.append([f"{name}: {describe(config)}", "not run", "", "", "", "this harness", f"not run yet: dvc exp run -S 'run=[{name}]'", "-"])
             continue
         m = metrics[test_set]
         rows.append([f"{name}: {describe(config)}", fmt(m["yaw"]), fmt(m["pitch"]), fmt(m["roll"]), fmt(m["mae"]), "this harness",

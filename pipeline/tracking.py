@@ -63,10 +63,13 @@ def flat_params(config: dict, prefix: str = "") -> dict:
 
 
 @contextlib.contextmanager
-def run(run_name: str, tags: dict, run_id: str | None = None, experiment: str = EXPERIMENT, nested: bool = False):
-    """Start (or, given run_id, resume) an MLflow run tagged with the git commit."""
+def run(run_name: str, tags: dict, run_id: str | None = None, experiment: str = EXPERIMENT, parent_run_id: str | None = None):
+    """Start (or, given run_id, resume) an MLflow run tagged with the git commit; with
+    parent_run_id it is nested under that run, from any process (a sweep's trial)."""
     mlflow = _mlflow()
     kwargs = {"run_id": run_id} if run_id else {"experiment_id": experiment_id(experiment), "run_name": run_name}
-    with mlflow.start_run(nested=nested, **kwargs) as active:
+    if parent_run_id:
+        tags = {**tags, "mlflow.parentRunId": parent_run_id}
+    with mlflow.start_run(**kwargs) as active:
         mlflow.set_tags({"git_commit": git_commit(), **tags})
         yield mlflow, active

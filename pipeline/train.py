@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.asymmetry import resolve_sigma
 from pipeline.errors import cli
 from pipeline.params import experiment_config, load_params
 from pipeline.paths import experiment_dir
@@ -14,7 +15,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("experiment", help="name under 'experiments' in params.yaml")
     args = parser.parse_args(argv)
-    config = experiment_config(load_params(), args.experiment)
+    config = resolve_sigma(experiment_config(load_params(), args.experiment))
     result = train_experiment(config, experiment_dir(args.experiment))
     print(f"{args.experiment}: trained, MLflow run {result['run_id']}, validation MAE {result.get('val_mae', float('nan')):.2f} deg")
 

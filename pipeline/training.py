@@ -20,7 +20,7 @@ from tqdm import tqdm
 from models import build_model
 from pipeline import tracking
 from pipeline.atomic import atomic_file
-from pipeline.batches import batches, make_batch, validation_mask
+from pipeline.batches import batches, input_shape, make_batch, validation_mask
 from pipeline.errors import ConfigError, HarnessError
 from pipeline.inference import device, predict
 from pipeline.metrics import criterion_1
@@ -48,7 +48,8 @@ def state_key(config: dict, data_fingerprint: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoch=None, tags: dict | None = None, nested: bool = False) -> dict:
+def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoch=None, tags: dict | None = None,
+                     parent_run_id: str | None = None) -> dict:
     """Train `config` on its training store, write out_dir/model.pt and train_log.csv.
 
     `on_epoch(epoch, val_mae)` is called after each epoch (sweeps report to Optuna there and may
@@ -59,9 +60,11 @@ def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoc
     protocol = config["protocol"]
     store = load_store(CROPS / protocol["train"])
     data_fp = fingerprint(store.path)
-    size = int(config["input_size"])
-    if size > store.images.shape[1]:
-        raise ConfigError(f"params.yaml: input_size {size} exceeds the crop store's {store.images.shape[1]} px; raise crop.store_size or lower input_size")
+    size = config["input_size"]
+    w, h = input_shape(size)
+    if w > store.images.shape[2] or h > store.images.shape[1]:
+        raise ConfigError(f"params.yaml experiments.{config['name']}: input_size {size} exceeds the {protocol['train']} store's "
+                          f"{store.images.shape[2]} x {store.images.shape[1]} px; raise crop.store_size (crop.frame_size for frames) or lower input_size")
     split = draw_split(protocol, store.labels["sequence"], int(config["split_seed"]), config["split_by"], store.meta.get("source", ""))
     usable = rows(store.labels, protocol, split, protocol["train"], "train")
     val = validation_mask(store.labels["group"].iloc[usable].tolist(), float(config["val_fraction"]), int(config["seed"]))
@@ -85,7 +88,7 @@ def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoc
         print(f"resuming {config['name']} after epoch {start} from {resume_path}")
 
     run_tags = {"stage": "train", "experiment": config["name"], "model": config["model"], "data_fingerprint": data_fp, **(tags or {})}
-    with tracking.run(f"train:{config['name']}", run_tags, run_id=run_id, nested=nested) as (mlflow, active):
+    with tracking.run(f"train:{config['name']}", run_tags, run_id=run_id, parent_run_id=parent_run_id) as (mlflow, active):
         run_id = active.info.run_id
         if start == 0:
             mlflow.log_params({**tracking.flat_params(config), "n_train": len(train_idx), "n_val": len(val_idx)})

@@ -50,7 +50,7 @@ def test_store_round_trip_and_head_centre_in_crop_pixels(tmp_path):
     store = load_store(tmp_path / "crops" / "aflw2000")
     assert store.meta["source"] == "test fixture" and store.meta["rule"] == "hopenet"
     boxes = crop.crop_boxes(samples.table, "box", "test", cfg, None)
-    crop.build_store("aflw2000", samples, boxes, crop.cut_files(samples.table, boxes, 16, "t", 1), cfg, tmp_path / "crops", {})
+    crop.build_store("aflw2000", samples, boxes, crop.cut_files(samples.table, boxes, 16, "t", 1), 16, tmp_path / "crops", {})
     store = load_store(tmp_path / "crops" / "aflw2000")
     assert store.images.shape == (1, 16, 16, 3) and store.meta["n"] == 1
     np.testing.assert_allclose(store.ypr[0], [10, 20, 30], atol=1e-5)
