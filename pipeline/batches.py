@@ -11,13 +11,18 @@ from pipeline.store import Store
 
 
 def validation_mask(groups, fraction: float, seed: int) -> np.ndarray:
-    """True for samples in the validation split; whole groups (a sample and its flip twin, a
-    BIWI sequence) fall on one side, chosen by a seeded hash so it never depends on order."""
+    """True for samples in the validation split: round(fraction * groups) whole groups (a sample
+    and its flip twin, a BIWI sequence), at least one when fraction > 0 and there are two or more
+    groups, chosen by a seeded hash so the choice never depends on order."""
     def score(g):
-        return int.from_bytes(hashlib.sha256(f"{seed}:{g}".encode()).digest()[:8], "big") / 2**64
+        return hashlib.sha256(f"{seed}:{g}".encode()).digest()
 
-    scores = {g: score(g) for g in set(groups)}
-    return np.array([scores[g] < fraction for g in groups], dtype=bool)
+    unique = sorted(set(groups), key=score)
+    n_val = int(round(fraction * len(unique)))
+    if fraction > 0 and len(unique) >= 2:
+        n_val = min(max(n_val, 1), len(unique) - 1)
+    chosen = set(unique[:n_val])
+    return np.array([g in chosen for g in groups], dtype=bool)
 
 
 def input_shape(size) -> tuple[int, int]:
