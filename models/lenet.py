@@ -10,6 +10,8 @@ from torch import nn
 from models import register
 from models.backbones import imagenet_normalise
 
+SCALE = 90.0
+
 
 @register("lenet", defaults={})
 class LeNet(nn.Module):
@@ -28,11 +30,11 @@ class LeNet(nn.Module):
         return self.fc(self.conv(imagenet_normalise(images)))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.out(self.features(images))
+        return self.out(self.features(images)) * SCALE  # the layer works in units of 90 degrees
 
     def predict(self, out: torch.Tensor) -> torch.Tensor:
         return out
 
     def loss(self, out: torch.Tensor, targets: dict):
-        mse = F.mse_loss(out, targets["ypr"])
+        mse = F.mse_loss(out / SCALE, targets["ypr"] / SCALE)
         return mse, {"mse": float(mse.detach())}

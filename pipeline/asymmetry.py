@@ -5,7 +5,7 @@ turns away from the frontal pose, along yaw, pitch and roll.
 
 A small LeNet (models/lenet.py) is trained on the protocol's training crops with the one training
 loop. Its last fully connected features give, for each angle, the mean cosine similarity between
-centre-pose images (all three angles within half a bin of 0) and the images of every other bin
+centre-pose images (the `centre_images` most frontal ones) and the images of every other bin
 along that angle (the other two angles within `tolerance`). A Gaussian a*exp(-(x-mu)^2/2s^2)+c is
 fitted per angle (between-angle asymmetry: different s), and one with separate widths left and
 right of mu (within-angle asymmetry).
@@ -29,12 +29,13 @@ from pipeline.paths import CROPS, experiment_dir
 OUT = "asymmetry"
 
 
-def similarity_curves(features: np.ndarray, ypr: np.ndarray, bin_width: float, tolerance: float, max_offset: float) -> dict:
-    """Per angle: bin centres (degrees), mean cosine similarity to the centre-pose images, counts."""
+def similarity_curves(features: np.ndarray, ypr: np.ndarray, bin_width: float, tolerance: float, max_offset: float,
+                      centre_images: int = 50) -> dict:
+    """Per angle: bin centres (degrees), mean cosine similarity to the centre-pose images, counts;
+    plus the largest |angle| among the centre images."""
     f = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    centre = np.all(np.abs(ypr) <= bin_width / 2, axis=1)
-    if centre.sum() == 0:
-        raise DataError(f"asymmetry: no training image has all three angles within {bin_width / 2} deg of 0; raise asymmetry.bin_width")
+    frontal = np.abs(ypr).max(axis=1)
+    centre = np.argsort(frontal, kind="stable")[: max(1, int(centre_images))]
     mean_centre = f[centre].mean(axis=0)  # mean pairwise cosine = dot of the two means
     edges = np.arange(-max_offset - bin_width / 2, max_offset + bin_width, bin_width)
     curves = {}
@@ -50,6 +51,7 @@ def similarity_curves(features: np.ndarray, ypr: np.ndarray, bin_width: float, t
                 sims.append(float(f[members].mean(axis=0) @ mean_centre))
                 counts.append(int(members.sum()))
         curves[name] = {"offset": xs, "similarity": sims, "n": counts}
+    curves["centre"] = {"n": int(len(centre)), "max_abs_angle": float(frontal[centre].max())}
     return curves
 
 
@@ -62,18 +64,34 @@ def _split_gauss(x, a, mu, s_left, s_right, c):
     return a * np.exp(-((x - mu) ** 2) / (2 * s**2)) + c
 
 
+def _moments(x, y) -> dict:
+    """Width of a bell curve from its second moment about the peak, each side separately."""
+    w = np.clip(y - y.min(), 0, None)
+    mu = float(x[np.argmax(y)])
+    side = lambda m: float(np.sqrt((w[m] * (x[m] - mu) ** 2).sum() / max(w[m].sum(), 1e-12))) or 1e-3  # noqa: E731
+    s = float(np.sqrt((w * (x - mu) ** 2).sum() / max(w.sum(), 1e-12))) or 1e-3
+    a, c = float(y.max() - y.min()), float(y.min())
+    return {"amplitude": a, "mu": mu, "sigma": s, "offset_c": c, "method": "moments",
+            "split": {"amplitude": a, "mu": mu, "sigma_left": side(x <= mu), "sigma_right": side(x >= mu), "offset_c": c}}
+
+
 def fit_curve(offset, similarity) -> dict:
-    """Symmetric and left/right Gaussian fits of one similarity curve (widths in degrees)."""
+    """Symmetric and left/right Gaussian fits of one similarity curve (widths in degrees). Where
+    least squares does not converge (few, noisy bins) the widths come from the curve's second
+    moments instead, and "method" says so."""
     x, y = np.asarray(offset, float), np.asarray(similarity, float)
     if len(x) < 5:
         raise DataError(f"asymmetry: only {len(x)} bins along an angle have images; raise asymmetry.tolerance or train on more data")
     span = float(x.max() - x.min())
     p0 = [max(y.max() - y.min(), 1e-3), 0.0, span / 4, float(y.min())]
     bounds = ([0, x.min(), 1e-3, -1.0], [2.0, x.max(), 10 * span, 1.0])
-    (a, mu, s, c), _ = curve_fit(_gauss, x, y, p0=p0, bounds=bounds, maxfev=20000)
-    (a2, mu2, sl, sr, c2), _ = curve_fit(_split_gauss, x, y, p0=[a, mu, s, s, c],
-                                         bounds=([0, x.min(), 1e-3, 1e-3, -1.0], [2.0, x.max(), 10 * span, 10 * span, 1.0]), maxfev=20000)
-    return {"amplitude": float(a), "mu": float(mu), "sigma": float(s), "offset_c": float(c),
+    try:
+        (a, mu, s, c), _ = curve_fit(_gauss, x, y, p0=p0, bounds=bounds, maxfev=20000)
+        (a2, mu2, sl, sr, c2), _ = curve_fit(_split_gauss, x, y, p0=[a, mu, s, s, c],
+                                             bounds=([0, x.min(), 1e-3, 1e-3, -1.0], [2.0, x.max(), 10 * span, 10 * span, 1.0]), maxfev=20000)
+    except RuntimeError:
+        return _moments(x, y)
+    return {"amplitude": float(a), "mu": float(mu), "sigma": float(s), "offset_c": float(c), "method": "least squares",
             "split": {"amplitude": float(a2), "mu": float(mu2), "sigma_left": float(sl), "sigma_right": float(sr), "offset_c": float(c2)}}
 
 
@@ -135,7 +153,8 @@ def analyse(params: dict) -> dict:
     store = load_store(CROPS / protocol["train"])
     idx = rows(store.labels, protocol, ckpt.get("split"), protocol["train"], "train")
     feats = lenet_features(model.cpu(), store, idx, config["input_size"])
-    curves = similarity_curves(feats, store.ypr[idx], float(cfg["bin_width"]), float(cfg["tolerance"]), float(cfg["max_offset"]))
+    curves = similarity_curves(feats, store.ypr[idx], float(cfg["bin_width"]), float(cfg["tolerance"]), float(cfg["max_offset"]),
+                               int(cfg["centre_images"]))
     fits = {a: fit_curve(curves[a]["offset"], curves[a]["similarity"]) for a in ANGLES}
     fit = {"fits": fits, "curves": curves, "sigma_bins": label_sigmas(fits, float(cfg["mean_sigma"])),
            "mean_sigma": float(cfg["mean_sigma"]), "lenet_run_id": result["run_id"], "dataset": protocol["train"]}

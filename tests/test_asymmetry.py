@@ -24,7 +24,8 @@ def features_with_known_widths(widths, n=6000, seed=0):
 def test_fit_recovers_the_between_angle_widths():
     widths = (15.0, 30.0, 8.0)
     feats, ypr = features_with_known_widths(widths)
-    curves = similarity_curves(feats, ypr, bin_width=3, tolerance=2, max_offset=60)
+    curves = similarity_curves(feats, ypr, bin_width=3, tolerance=2, max_offset=60, centre_images=400)
+    assert curves["centre"]["max_abs_angle"] <= 1
     fits = {a: fit_curve(curves[a]["offset"], curves[a]["similarity"]) for a in ("yaw", "pitch", "roll")}
     # the mean of unit vectors shrinks similarities within a bin a little; widths agree to ~10%
     for a, w in zip(("yaw", "pitch", "roll"), widths):
@@ -41,6 +42,15 @@ def test_split_fit_sees_within_angle_asymmetry():
     assert split["sigma_left"] == pytest.approx(10, rel=0.05) and split["sigma_right"] == pytest.approx(20, rel=0.05)
 
 
-def test_no_frontal_image_is_a_clear_error():
-    with pytest.raises(DataError, match="no training image has all three angles"):
-        similarity_curves(np.ones((3, 4)), np.full((3, 3), 30.0), 6, 10, 60)
+def test_too_few_bins_is_a_clear_error():
+    with pytest.raises(DataError, match="only 2 bins along an angle"):
+        fit_curve([0.0, 6.0], [1.0, 0.9])
+
+
+def test_moment_widths_when_least_squares_cannot_fit():
+    from pipeline.asymmetry import _moments
+
+    x = np.arange(-30, 31, 6.0)
+    fit = _moments(x, np.exp(-x**2 / (2 * 9.0**2)))
+    assert fit["method"] == "moments" and fit["mu"] == 0 and fit["sigma"] == pytest.approx(9.0, rel=0.15)
+    assert fit["split"]["sigma_left"] == pytest.approx(fit["split"]["sigma_right"])
