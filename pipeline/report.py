@@ -74,8 +74,8 @@ def comparison_rows(paper: dict, test_set: str, experiments: dict, baseline: dic
         m = metrics[test_set]
         rows.append([f"{name}: {describe(config)}", fmt(m["yaw"]), fmt(m["pitch"]), fmt(m["roll"]), fmt(m["mae"]), "this harness",
                      f"{dataset_description(test_set)}; {trained_on}", m.get("run_id", "-")])
-    if baseline and test_set in baseline:
-        m = baseline[test_set]
+    m = (baseline or {}).get("p1", {}).get(test_set)
+    if m:
         rows.append(["predict the training mean pose", fmt(m["yaw"]), fmt(m["pitch"]), fmt(m["roll"]), fmt(m["mae"]), "this harness (baseline)",
                      f"{dataset_description(test_set)}", "-"])
     return rows

@@ -105,12 +105,13 @@ def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoc
                 images, targets = make_batch(store, train_idx[b], size, rng)
                 targets = {k: v.to(dev) for k, v in targets.items()}
                 loss, parts = model.loss(model(images.to(dev)), targets)
-                if not math.isfinite(float(loss)):
-                    raise HarnessError(f"experiment {config['name']}: loss became {float(loss)} in epoch {epoch + 1}; lower lr in params.yaml")
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise HarnessError(f"experiment {config['name']}: loss became {value} in epoch {epoch + 1}; lower lr in params.yaml")
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                for k, v in {"loss": float(loss), **parts}.items():
+                for k, v in {"loss": value, **parts}.items():
                     sums[k] = sums.get(k, 0.0) + v * len(b)
                 count += len(b)
                 bar.set_postfix(loss=f"{sums['loss'] / count:.3f}")

@@ -19,6 +19,7 @@ TINY = {
     "data": {"synthetic": {"image_size": 64, "train_per_subset": 6, "test_images": 12, "biwi_sequences": 2, "biwi_frames": 5, "biwi_size": [160, 120]}},
     "crop": {"store_size": 36},
     "train": {"input_size": 32, "epochs": 2, "batch_size": 16, "lr_milestones": [1], "val_fraction": 0.2},
+    "asymmetry": {"experiment": {"epochs": 1, "input_size": 32}, "centre_images": 5, "bin_width": 8, "tolerance": 90, "max_offset": 90},
 }
 
 
@@ -88,8 +89,9 @@ def test_mlflow_holds_train_and_evaluate_runs(project):
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{proj / 'mlflow.db'}")
     exp = client.get_experiment_by_name("head-pose")
-    runs = {r.data.tags["stage"]: r for r in client.search_runs([exp.experiment_id])}
-    train, evaluate = runs["train"], runs["evaluate"]
+    runs = {(r.data.tags["stage"], r.data.tags.get("experiment")): r for r in client.search_runs([exp.experiment_id])}
+    assert {("train", "dadl"), ("evaluate", "dadl"), ("train", "bernoulli_at_nbg"), ("train", "asymmetry"), ("asymmetry", None)} <= set(runs)
+    train, evaluate = runs["train", "dadl"], runs["evaluate", "dadl"]
     assert train.data.params["model"] == "dadl" and train.data.params["backbone"] == "resnet18"
     assert "val_mae" in train.data.metrics and "data_fingerprint" in train.data.tags and "git_commit" in train.data.tags
     assert len(client.get_metric_history(train.info.run_id, "train_loss")) == TINY["train"]["epochs"]
@@ -206,4 +208,4 @@ def test_protocol_p2_trains_and_tests_on_disjoint_biwi_sequences(project):
     tested = set(pd.read_csv(proj / "results/dadl/predictions/biwi.csv", dtype={"sequence": str})["sequence"])
     assert tested == set(split["test"])
     baseline = json.loads((proj / "results/baseline/metrics.json").read_text())
-    assert baseline["biwi"]["n"] == metrics["biwi"]["n"]
+    assert baseline["p2"]["biwi"]["n"] == metrics["biwi"]["n"]
