@@ -1,0 +1,13 @@
+"""DADL's alpha x beta grid (DADL paper Fig. 12): every cell of params.yaml sweeps.alpha_beta
+trained once (GridSampler), MAE heatmaps per test set and for validation.
+
+    python sweeps/alpha_beta.py [--workers N] [--storage URL]
+"""
+import _root  # noqa: F401
+from sweeps.common import Sweep, main
+from sweeps.figures import heatmap
+
+SWEEP = Sweep(name="alpha_beta", grid=("alpha", "beta"), plot=heatmap)
+
+if __name__ == "__main__":
+    main(SWEEP)

@@ -1,0 +1,67 @@
+"""How many epochs does the MedianPruner save on DADL's alpha x beta grid, and does it keep the
+best cell? Not a test: it trains the whole grid twice.
+
+    python sweeps/benchmark_pruning.py [--alpha A ...] [--beta B ...] [--epochs E] [--input-size PX] [--workers N]
+
+Runs params.yaml sweeps.alpha_beta (values given here replace its grid, epochs and
+train.input_size) on the data in data/crops as two fresh studies, benchmark_pruning-median and
+benchmark_pruning-none (their folders under results/sweeps/ and resume files are deleted
+first), then prints the epochs each trained, their ratio, and the best cell of each by final
+validation MAE among its COMPLETE trials.
+"""
+import argparse
+import shutil
+import time
+
+import _root  # noqa: F401
+from pipeline.errors import cli
+from pipeline.params import load_params, section
+from pipeline.paths import CACHE, RESULTS
+from sweeps.alpha_beta import SWEEP
+from sweeps.common import read_spec, run
+
+
+def _best(table) -> tuple[tuple, float]:
+    done = table[table.state == "COMPLETE"]
+    row = done.loc[done.val_mae.idxmin()]
+    return (row.alpha, row.beta), float(row.val_mae)
+
+
+@cli
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--alpha", type=float, nargs="+", help="grid values (default: params.yaml)")
+    parser.add_argument("--beta", type=float, nargs="+", help="grid values (default: params.yaml)")
+    parser.add_argument("--epochs", type=int, help="epochs per cell (default: params.yaml)")
+    parser.add_argument("--input-size", type=int, help="train.input_size (default: params.yaml)")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    params = load_params()
+    given = {"alpha": args.alpha, "beta": args.beta, "epochs": args.epochs}
+    section(params, "sweeps").setdefault(SWEEP.name, {}).update({k: v for k, v in given.items() if v is not None})
+    if args.input_size:
+        section(params, "train")["input_size"] = args.input_size
+    spec = read_spec(SWEEP, params)
+    seen = {}
+    for pruner in ("median", "none"):
+        name = f"benchmark_pruning-{pruner}"
+        shutil.rmtree(RESULTS / "sweeps" / name, ignore_errors=True)
+        for state in (CACHE / "resume").glob(f"{name}-*.pt"):
+            state.unlink()
+        t0 = time.time()
+        _, table = run(SWEEP, {**spec, "pruner": pruner}, params, workers=args.workers, name=name)
+        seen[pruner] = (table, time.time() - t0)
+
+    print(f"\ngrid alpha {spec['grid']['alpha']} x beta {spec['grid']['beta']}, {spec['epochs']} epochs per cell, "
+          f"input {params['train']['input_size']} px, experiment {spec['experiment']}")
+    for pruner, (table, seconds) in seen.items():
+        cell, mae = _best(table)
+        print(f"{'median pruner' if pruner == 'median' else 'no pruner':>13}: {len(table)} cells, {(table.state == 'PRUNED').sum()} pruned, {table.epochs.sum()} epochs, "
+              f"{seconds / 60:.1f} min; best alpha={cell[0]:g} beta={cell[1]:g} (validation MAE {mae:.2f} deg)")
+    pruned, full = (seen[p][0] for p in ("median", "none"))
+    print(f"epochs with / without pruning: {pruned.epochs.sum()} / {full.epochs.sum()} = {pruned.epochs.sum() / full.epochs.sum():.2f}")
+    print(f"same best cell: {'yes' if _best(pruned)[0] == _best(full)[0] else 'no'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+"""A sweep worker: takes trials one at a time, trains and evaluates each, reports to Optuna.
+
+Each cell exactly once. A trial trains only inside its *slot*: a grid cell (capacity 1), or the
+search as a whole (capacity `trials`). All grid cells are enqueued as WAITING trials with
+fixed params, and a grid worker trains only such queued trials (GridSampler alone hands the
+same cell to racing workers). After taking a trial, a worker counts the lower-numbered trials
+of its slot that are not FAIL; if the slot is full, the trial is marked FAIL (user attr
+`skipped`) without training. Trial numbers are assigned and WAITING -> RUNNING is switched
+atomically by the storage (journal file lock, PostgreSQL row lock), so of two trials that race
+for one cell (two workers enqueuing it, a retry, a sampled trial) only the lower-numbered one
+trains, and a queued cell is never lost: a lower trial that is still WAITING will be taken.
+
+Killed trials are retried, never counted. Optuna's own heartbeat (RDBStorage with
+RetryHeartbeatStaleTrialCallback) exists only for databases and only inside study.optimize;
+the sweeps need it for the journal file too and run trials with ask/tell, so they keep their
+own: a running trial records its host and pid (user attr `worker`) and refreshes the user attr
+`heartbeat` every HEARTBEAT seconds. Before each trial a worker marks FAIL every RUNNING trial
+whose process is gone (same host, pid not alive) or whose heartbeat is older than STALE
+seconds (another host: clocks must agree to within a minute), and enqueues its values again
+(user attr `retry_of`). FAIL trials are never results (results.csv lists COMPLETE and PRUNED);
+the retry resumes from the killed trial's last finished epoch, because the training config's
+name is unique per study and cell and so is its resume file under cache/resume/.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from pipeline import tracking
+from pipeline.errors import ConfigError, HarnessError
+from pipeline.paths import CACHE
+
+HEARTBEAT = 10  # seconds between heartbeats of a running trial
+STALE = 120  # seconds without a heartbeat after which a trial of another host counts as dead
+MAX_ERRORS = 3  # a worker stops after this many failed trials in a row
+HOST = socket.gethostname()
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker process needs (picklable: helper processes are spawned)."""
+
+    sweep: object  # sweeps.common.Sweep
+    spec: dict
+    base: dict  # the base experiment's config, epochs set
+    study: str
+    storage_url: str | None
+    folder: Path
+    workers: int
+
+
+class QueuedGridSampler(optuna.samplers.GridSampler):
+    """GridSampler whose cells all come from the trial queue: when to stop is the queue's
+    business (GridSampler.after_trial calls study.stop(), which works only in study.optimize)."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
+def cell(params: dict) -> tuple:
+    return tuple(sorted((k, float(v)) for k, v in params.items()))
+
+
+def slot(trial: optuna.trial.FrozenTrial, grid: bool = True):
+    """A grid trial's cell (None unless it was queued), or "search" for a search trial."""
+    if not grid:
+        return "search"
+    fixed = trial.system_attrs.get("fixed_params")
+    return cell(fixed) if fixed else None
+
+
+def blocker(study: optuna.Study, number: int, job: Job) -> str | None:
+    """Why trial `number` must not train (its slot is taken, or it is no queued cell), or None."""
+    grid = bool(job.sweep.grid)
+    trials = study.get_trials(deepcopy=False)
+    mine = slot(next(t for t in trials if t.number == number), grid)
+    if mine is None:
+        return "not a queued grid cell"
+    rivals = [t.number for t in trials if t.number < number and t.state != TrialState.FAIL and slot(t, grid) == mine]
+    capacity = 1 if grid else job.spec["trials"]
+    return f"its slot is held by trial {rivals[-1]}" if len(rivals) >= capacity else None
+
+
+def has_work(study: optuna.Study, job: Job) -> bool:
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    if TrialState.WAITING in states:
+        return True
+    return not job.sweep.grid and sum(s != TrialState.FAIL for s in states) < job.spec["trials"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _dead(trial: optuna.trial.FrozenTrial, now: float) -> bool:
+    who = trial.user_attrs.get("worker")
+    if who and who["host"] == HOST and not _alive(who["pid"]):
+        return True
+    beat = trial.user_attrs.get("heartbeat") or (trial.datetime_start.timestamp() if trial.datetime_start else now)
+    return now - beat > STALE
+
+
+def fail_dead_trials(study: optuna.Study, job: Job) -> None:
+    """Mark FAIL the RUNNING trials whose worker is gone and queue their values again."""
+    now = time.time()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not _dead(t, now):
+            continue
+        try:
+            study.tell(t.number, state=TrialState.FAIL)
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+            continue  # another worker got there first
+        _kill_runs(job.study, t.number)
+        if slot(t, bool(job.sweep.grid)) is not None:
+            study.enqueue_trial(t.system_attrs.get("fixed_params") or t.params, user_attrs={"retry_of": t.number})
+        print(f"trial {t.number}: its worker {t.user_attrs.get('worker', '(unknown)')} is gone; marked FAIL and queued again", flush=True)
+
+
+def _kill_runs(study_name: str, number: int) -> None:
+    """Set the dead trial's unfinished MLflow runs to KILLED (a retry that resumes one reopens it)."""
+    client = _client()
+    query = f"tags.`sweep.study` = '{study_name}' and tags.`sweep.trial` = '{number}' and attributes.status = 'RUNNING'"
+    for found in client.search_runs([tracking.experiment_id()], query):
+        client.set_terminated(found.info.run_id, "KILLED")
+
+
+def _client():
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=tracking.tracking_uri())
+
+
+@contextlib.contextmanager
+def heartbeat(trial: optuna.Trial):
+    """Record this process on the trial and refresh its heartbeat until the block ends."""
+    trial.set_user_attr("worker", {"host": HOST, "pid": os.getpid()})
+    stop = threading.Event()
+
+    def beat():
+        while not stop.is_set():
+            try:
+                trial.set_user_attr("heartbeat", time.time())
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return  # marked FAIL by another worker
+            except Exception:  # noqa: BLE001  a storage hiccup: try again at the next beat
+                pass
+            stop.wait(HEARTBEAT)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def suggest(trial: optuna.Trial, job: Job) -> dict:
+    """The trial's values by params.yaml key (fixed ones for queued trials)."""
+    sweep = job.sweep
+    values = {k: trial.suggest_categorical(sweep.param(k), v) for k, v in job.spec["grid"].items()}
+    values.update({k: trial.suggest_float(sweep.param(k), lo, hi, log=True) for k, (lo, hi) in job.spec["ranges"].items()})
+    return values
+
+
+def trial_config(job: Job, values: dict) -> dict:
+    """The base config with the trial's values; its name is unique per study and cell, so two
+    cells never share a resume file while a retry of the same cell resumes the killed one's."""
+    config = copy.deepcopy(job.base)
+    config.update(job.sweep.config(values))
+    config["name"] = f"{job.study}-" + "-".join(f"{k}{v:g}" for k, v in values.items())
+    return config
+
+
+def run_trial(trial: optuna.Trial, job: Job, config: dict, parent: str) -> float:
+    """Train and evaluate one trial (nested MLflow runs); returns the final validation MAE."""
+    from pipeline.evaluate import evaluate_checkpoint
+    from pipeline.training import train_experiment
+
+    import mlflow
+
+    out = job.folder / "trials" / str(trial.number)
+    tags = {"sweep.study": job.study, "sweep.trial": str(trial.number)}
+    epochs = int(config["epochs"])
+
+    def on_epoch(epoch: int, val_mae: float) -> None:
+        if math.isnan(val_mae):
+            raise ConfigError(f"params.yaml sweeps.{job.sweep.name}: experiment {job.spec['experiment']} held out no validation "
+                              f"sample (val_fraction {config['val_fraction']} of its training groups; BIWI holds out whole "
+                              f"sequences); raise sweeps.{job.sweep.name}.val_fraction")
+        if "train_run_id" not in trial.user_attrs:
+            trial.set_user_attr("train_run_id", mlflow.active_run().info.run_id)
+        trial.report(val_mae, epoch + 1)
+        if epoch + 1 < epochs and trial.should_prune():
+            mlflow.set_tag("sweep.state", "PRUNED")
+            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}")
+
+    try:
+        result = train_experiment(config, out, progress=False, on_epoch=on_epoch, tags=tags, parent_run_id=parent)
+    except optuna.TrialPruned:
+        _client().set_terminated(trial.user_attrs["train_run_id"], "KILLED")
+        for state in (CACHE / "resume").glob(f"{config['name']}-{'?' * 16}.pt"):
+            state.unlink(missing_ok=True)  # a pruned cell is never trained again
+        raise
+    metrics = evaluate_checkpoint(out, parent_run_id=parent, progress=False)
+    evaluate_run = next(iter(metrics.values()))["run_id"]
+    for key, value in tags.items():
+        _client().set_tag(evaluate_run, key, value)
+    trial.set_user_attr("train_run_id", result["run_id"])
+    trial.set_user_attr("evaluate_run_id", evaluate_run)
+    trial.set_user_attr("val", {k[4:]: result[k] for k in ("val_yaw", "val_pitch", "val_roll", "val_mae")})
+    trial.set_user_attr("test", {ts: {k: m[k] for k in ("yaw", "pitch", "roll", "mae")} for ts, m in metrics.items()})
+    return float(result["val_mae"])
+
+
+def _open(job: Job) -> optuna.Study:
+    from sweeps.common import open_storage, open_study
+
+    return open_study(job.sweep, job.spec, job.study, open_storage(job.storage_url, job.folder))
+
+
+def work(job: Job, study: optuna.Study | None = None) -> None:
+    """Take and run trials until the study has none left for this worker."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // job.workers))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = study or _open(job)
+    parent = study.user_attrs["mlflow_parent_run_id"]
+    errors = 0
+    while errors < MAX_ERRORS:
+        fail_dead_trials(study, job)
+        if not has_work(study, job):
+            return
+        trial = study.ask()
+        if reason := blocker(study, trial.number, job):
+            trial.set_user_attr("skipped", reason)
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        errors = 0 if _run(study, trial, job, parent) else errors + 1
+    print(f"worker {os.getpid()}: {MAX_ERRORS} trials failed in a row; stopping", flush=True)
+
+
+def _run(study: optuna.Study, trial: optuna.Trial, job: Job, parent: str) -> bool:
+    """Run one taken trial and tell Optuna; False if it failed."""
+    values = suggest(trial, job)
+    config = trial_config(job, values)
+    label = " ".join(f"{job.sweep.param(k)}={v:.4g}" for k, v in values.items())
+    print(f"trial {trial.number} started: {label}", flush=True)
+    t0, value, state, note = time.time(), None, TrialState.COMPLETE, ""
+    with heartbeat(trial):
+        try:
+            value = run_trial(trial, job, config, parent)
+        except optuna.TrialPruned as exc:
+            state, note = TrialState.PRUNED, str(exc)
+        except HarnessError as exc:
+            if isinstance(exc, ConfigError):  # the same for every trial: stop the sweep
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                raise
+            state, note = TrialState.FAIL, f"error: {exc}"
+        except optuna.exceptions.UpdateFinishedTrialError:
+            state = TrialState.FAIL  # marked FAIL by another worker: told below
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
+    try:
+        study.tell(trial, value, state=state)
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+        state, note = TrialState.FAIL, "marked FAIL meanwhile (heartbeat lost); result dropped"
+    if state == TrialState.COMPLETE:
+        test = ", ".join(f"{ts} {m['mae']:.2f}" for ts, m in trial.user_attrs["test"].items())
+        note = f"validation MAE {value:.2f} deg (test MAE {test})"
+    print(f"trial {trial.number} {state.name}: {label}: {note} [{time.time() - t0:.0f} s]", flush=True)
+    return state != TrialState.FAIL
