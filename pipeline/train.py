@@ -17,7 +17,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     config = resolve_sigma(experiment_config(load_params(), args.experiment))
     result = train_experiment(config, experiment_dir(args.experiment))
-    print(f"{args.experiment}: trained, MLflow run {result['run_id']}, validation MAE {result.get('val_mae', float('nan')):.2f} deg")
+    if result["run_id"]:  # rank 0 (or the only process)
+        print(f"{args.experiment}: trained, MLflow run {result['run_id']}, validation MAE {result.get('val_mae', float('nan')):.2f} deg")
 
 
 if __name__ == "__main__":

@@ -18,11 +18,11 @@ import torch
 from tqdm import tqdm
 
 from models import build_model
-from pipeline import tracking
+from pipeline import distributed, tracking
 from pipeline.atomic import atomic_file
 from pipeline.batches import batches, input_shape, make_batch, validation_mask
 from pipeline.errors import ConfigError, HarnessError
-from pipeline.inference import device, predict
+from pipeline.inference import predict
 from pipeline.metrics import criterion_1
 from pipeline.paths import CACHE, CROPS
 from pipeline.protocols import draw_split, rows
@@ -72,9 +72,10 @@ def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoc
     if len(train_idx) == 0:
         raise ConfigError(f"params.yaml: val_fraction {config['val_fraction']} leaves no training sample")
 
+    rank, world, dev = distributed.setup()
     torch.manual_seed(int(config["seed"]))
-    dev = device()
     model = build_model(config).to(dev)
+    net = distributed.wrap(model, world, dev)
     opt = _optimizer(model, config)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(config["lr_milestones"]), gamma=float(config["lr_gamma"]))
     resume_path = CACHE / "resume" / f"{config['name']}-{state_key(config, data_fp)}.pt"
@@ -85,10 +86,14 @@ def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoc
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start, history, run_id = state["epoch"] + 1, state["history"], state["run_id"]
-        print(f"resuming {config['name']} after epoch {start} from {resume_path}")
+        if rank == 0:
+            print(f"resuming {config['name']} after epoch {start} from {resume_path}")
+    progress = progress and rank == 0
 
     run_tags = {"stage": "train", "experiment": config["name"], "model": config["model"], "data_fingerprint": data_fp, **(tags or {})}
-    with tracking.run(f"train:{config['name']}", run_tags, run_id=run_id, parent_run_id=parent_run_id) as (mlflow, active):
+    if world > 1:
+        run_tags["world_size"] = world
+    with distributed.tracked_run(rank, f"train:{config['name']}", run_tags, run_id=run_id, parent_run_id=parent_run_id) as (mlflow, active):
         run_id = active.info.run_id
         if start == 0:
             mlflow.log_params({**tracking.flat_params(config), "n_train": len(train_idx), "n_val": len(val_idx)})
@@ -99,12 +104,12 @@ def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoc
             torch.manual_seed(int(config["seed"]) * 1000 + epoch)
             model.train()
             sums, count = {}, 0
-            steps = list(batches(len(train_idx), int(config["batch_size"]), rng))
+            steps = distributed.shard(list(batches(len(train_idx), int(config["batch_size"]), rng)), rank, world)
             bar = tqdm(steps, desc=f"{config['name']} epoch {epoch + 1}/{config['epochs']}", unit="batch", disable=not progress)
             for b in bar:
                 images, targets = make_batch(store, train_idx[b], size, rng)
                 targets = {k: v.to(dev) for k, v in targets.items()}
-                loss, parts = model.loss(model(images.to(dev)), targets)
+                loss, parts = model.loss(net(images.to(dev)), targets)
                 value = loss.item()
                 if not math.isfinite(value):
                     raise HarnessError(f"experiment {config['name']}: loss became {value} in epoch {epoch + 1}; lower lr in params.yaml")
@@ -116,6 +121,9 @@ def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoc
                 count += len(b)
                 bar.set_postfix(loss=f"{sums['loss'] / count:.3f}")
             sched.step()
+            if rank != 0:  # only rank 0 validates, logs and saves; the others wait for it
+                distributed.barrier(world)
+                continue
             row = {"epoch": epoch + 1, **{f"train_{k}": v / count for k, v in sums.items()}}
             if len(val_idx):
                 val_metrics = criterion_1(predict(model, store, val_idx, size), store.ypr[val_idx])
@@ -128,9 +136,13 @@ def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoc
                 print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
             _save(resume_path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                 "epoch": epoch, "history": history, "run_id": run_id})
+            distributed.barrier(world)
             if on_epoch is not None:
                 on_epoch(epoch, row.get("val_mae", float("nan")))
 
+        if rank != 0:
+            distributed.finish(world)
+            return {"run_id": None, "rank": rank}
         out_dir.mkdir(parents=True, exist_ok=True)
         ckpt = {"config": config, "state_dict": model.state_dict(), "epochs": int(config["epochs"]),
                 "train_run_id": run_id, "data_fingerprint": data_fp, "split": split}
@@ -140,4 +152,5 @@ def train_experiment(config: dict, out_dir: Path, progress: bool = True, on_epoc
         mlflow.log_artifact(str(out_dir / "model.pt"))
         mlflow.log_artifact(str(out_dir / "train_log.csv"))
     resume_path.unlink(missing_ok=True)
+    distributed.finish(world)
     return {"run_id": run_id, **history[-1]}

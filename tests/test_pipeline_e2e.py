@@ -209,3 +209,22 @@ def test_protocol_p2_trains_and_tests_on_disjoint_biwi_sequences(project):
     assert tested == set(split["test"])
     baseline = json.loads((proj / "results/baseline/metrics.json").read_text())
     assert baseline["p2"]["biwi"]["n"] == metrics["biwi"]["n"]
+
+
+def test_torchrun_two_cpu_processes_write_one_checkpoint_and_one_run(project):
+    """DistributedDataParallel on CPU (gloo): both ranks train, only rank 0 logs and saves."""
+    import mlflow
+
+    proj, _ = project
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    params["experiments"]["ddp"] = {**params["experiments"]["dadl"], "epochs": 1}
+    params["train"]["protocol"] = "p1"
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    torchrun = Path(sys.executable).parent / "torchrun"
+    proc = run(proj, str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "pipeline.train", "ddp")
+    assert proc.stdout.count("ddp: trained") == 1
+    assert sorted(p.name for p in (proj / "results/ddp").iterdir()) == ["model.pt", "train_log.csv"]
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{proj / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("head-pose")
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.experiment = 'ddp'")
+    assert len(runs) == 1 and runs[0].data.tags["world_size"] == "2"
