@@ -18,8 +18,9 @@ def device() -> torch.device:
 
 
 @torch.no_grad()
-def predict(model, store: Store, idx, size, batch_size: int = 128, progress: str | None = None) -> np.ndarray:
-    """(yaw, pitch, roll) predictions in degrees for store samples `idx` (centre crops)."""
+def predict(model, store: Store, idx, size, batch_size: int = 128, progress: str | None = None, perturb=None) -> np.ndarray:
+    """(yaw, pitch, roll) predictions in degrees for store samples `idx` (centre crops). `perturb`,
+    if given, maps each batch of images (N x 3 x h x w in [0, 1]) to the images the model sees."""
     idx = np.asarray(idx)
     model.eval()
     dev = next(model.parameters()).device
@@ -27,6 +28,8 @@ def predict(model, store: Store, idx, size, batch_size: int = 128, progress: str
     chunks = list(batches(len(idx), batch_size))
     for b in tqdm(chunks, desc=progress, unit="batch", disable=progress is None, leave=False):
         images, _ = make_batch(store, idx[b], size)
+        if perturb is not None:
+            images = perturb(images)
         out.append(model.predict(model(images.to(dev))).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 3))
 
