@@ -63,7 +63,8 @@ def project(tmp_path_factory):
 def test_repro_writes_every_output(project):
     proj, _ = project
     for rel in ("results/dadl/model.pt", "results/dadl/train_log.csv", "results/dadl/predictions/aflw2000.csv",
-                "results/dadl/predictions/biwi.csv", "results/baseline/metrics.json", "reports/report.md", "reports/report.pdf"):
+                "results/dadl/predictions/biwi.csv", "results/dadl/robustness.json", "results/baseline/metrics.json",
+                "reports/report.md", "reports/report.pdf", "reports/figures/gradcam_aflw2000.png"):
         assert (proj / rel).is_file(), rel
     metrics = json.loads((proj / "results/dadl/metrics.json").read_text())
     for test_set in ("aflw2000", "biwi"):
@@ -81,6 +82,18 @@ def test_second_repro_does_nothing(project):
     proj, _ = project
     again = run(proj, "dvc", "repro")
     assert "Running stage" not in again.stdout, again.stdout
+
+
+def test_report_is_stale_when_a_result_it_reads_changes(project):
+    proj, _ = project
+    sweep = proj / "results/sweeps/alpha_beta/results.csv"  # written by a sweep, outside any DVC stage
+    sweep.parent.mkdir(parents=True)
+    sweep.write_text("number,state,alpha,beta,val_mae,epochs,train_run_id\n0,COMPLETE,1,1,5.0,1,t0\n")
+    try:
+        assert "report" in run(proj, "dvc", "status", "report").stdout
+    finally:
+        shutil.rmtree(sweep.parent.parent)
+    assert "up to date" in run(proj, "dvc", "status", "report").stdout
 
 
 def test_mlflow_holds_train_and_evaluate_runs(project):
@@ -189,6 +202,19 @@ def test_evaluate_command_on_the_real_aflw2000_folder(project, tmp_path):
     sheet = contact_sheet(np.asarray(store.images[picks]), captions, ARTIFACTS / "real_aflw2000_crops.png")
     assert sheet.stat().st_size > 10_000
     assert readers.read_aflw2000(REAL_AFLW).n_read == len(mats)
+
+
+def test_bernoulli_with_background_trains_on_whole_frames(project):
+    """The Bernoulli "BG" mode reads the biwi_frames store (whole frames, 128 x 96)."""
+    proj, _ = project
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    params["experiments"]["bernoulli_at_bg"]["epochs"] = 1
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(proj, sys.executable, "-m", "pipeline.train", "bernoulli_at_bg")
+    run(proj, sys.executable, "-m", "pipeline.evaluate", "bernoulli_at_bg")
+    m = json.loads((proj / "results/bernoulli_at_bg/metrics.json").read_text())["biwi_frames"]
+    frames = json.loads((proj / "data/crops/biwi_frames/meta.json").read_text())
+    assert frames["store_size"] == [128, 96] and 0 < m["n"] < frames["n"] and m["split"]["test"]
 
 
 def test_protocol_p2_trains_and_tests_on_disjoint_biwi_sequences(project):

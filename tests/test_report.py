@@ -1,0 +1,202 @@
+"""The report built from fabricated result files: every table cell traced back to the file it
+came from, paper rows carrying the paper's values and labelled as the paper's, missing runs
+shown as "not run" with their command; and the robustness stage's perturbations."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from pipeline import report, robustness
+from pipeline.params import load_params
+from pipeline.store import write_store
+
+PAPER = yaml.safe_load(report.PAPER_VALUES.read_text())
+
+
+def metrics(seed: float, n: int = 40, **extra) -> dict:
+    return {"yaw": 10 + seed, "pitch": 11 + seed, "roll": 12 + seed, "mae": 11 + seed, "n": n, "n_filtered": 3,
+            "source": "synthetic", "run_id": f"run{seed:g}", **extra}
+
+
+def criteria(offset: float) -> dict:
+    thresholds = [float(t) for t in np.arange(0.5, 30.01, 0.5)]
+    rows = [{"angle": a, "lo": lo, "hi": lo + 10, "n": 5, "share": 0.1, "mae": offset + lo / 10} for a in ("yaw", "pitch", "roll")
+            for lo in range(0, 99, 10)]
+    return {"criterion_2": {"thresholds": thresholds, "share": [min(1.0, t / 10 + offset / 100) for t in thresholds]}, "criterion_3": rows}
+
+
+def write(path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data)
+
+
+SPLIT = {"by": "sequence", "train": ["01", "03"], "test": ["02"]}
+ROBUST = {"run_id": "robustrun", "repeats": 5, "test_sets": {"biwi": {
+    "n": 40, "clean": {"yaw": 1, "pitch": 2, "roll": 3, "mae": 2.0},
+    "translation": {"description": "t", "repeats": [], "mean": {"yaw": 2, "pitch": 3, "roll": 4, "mae": 3.25}, "std": {"yaw": 0, "pitch": 0, "roll": 0, "mae": 0.5}},
+    "occlusion": {"description": "o", "repeats": [], "mean": {"yaw": 5, "pitch": 6, "roll": 7, "mae": 6.0}, "std": {"yaw": 0, "pitch": 0, "roll": 0, "mae": 0.25}}}}}
+FIT = {"fits": {a: {"sigma": s, "method": "least squares", "split": {"sigma_left": s - 1, "sigma_right": s + 1}}
+                for a, s in (("yaw", 20.0), ("pitch", 30.0), ("roll", 10.0))},
+       "sigma_bins": [1.0, 1.5, 0.5], "mean_sigma": 1.0, "lenet_run_id": "lenetrun", "dataset": "300w_lp"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    results, crops, out = tmp / "results", tmp / "crops", tmp / "reports"
+    write(results / "dadl" / "metrics.json", {"aflw2000": metrics(1), "biwi": metrics(2)})
+    write(results / "dadl" / "criteria.json", {"aflw2000": criteria(1), "biwi": criteria(2)})
+    write(results / "bernoulli_at_nbg" / "metrics.json", {"biwi": metrics(3, split=SPLIT)})
+    write(results / "bernoulli_at_nbg" / "criteria.json", {"biwi": criteria(3)})
+    write(results / "bernoulli_at_nbg" / "robustness.json", ROBUST)
+    write(results / "baseline" / "metrics.json", {"p1": {"aflw2000": metrics(20), "biwi": metrics(21)}, "p2": {"biwi": metrics(22)}})
+    write(results / "asymmetry" / "fit.json", FIT)
+    write(results / "sweeps" / "alpha_beta" / "results.csv",
+          "number,state,alpha,beta,val_mae,aflw2000_mae,biwi_mae,epochs,train_run_id,evaluate_run_id\n"
+          "0,COMPLETE,1,1,5.0,9.0,8.0,4,t0,e0\n1,COMPLETE,3,3,4.0,7.5,8.5,4,t1,e1\n2,PRUNED,1,3,6.0,,,2,t2,\n")
+    Image.new("RGB", (60, 20), "white").save(results / "asymmetry" / "similarity.png")
+    rng = np.random.default_rng(0)
+    n = 12
+    labels = pd.DataFrame({"sample_id": [f"image{i:05d}" for i in range(n)], "yaw": rng.uniform(-60, 60, n), "pitch": 0.0, "roll": 0.0,
+                           "sequence": "", "group": [str(i) for i in range(n)], "cx": 36.0, "cy": 36.0, "bx0": 0, "by0": 0, "bx1": 1, "by1": 1})
+    write_store(crops / "aflw2000", rng.integers(0, 255, (n, 72, 72, 3), dtype=np.uint8), labels,
+                {"dataset": "aflw2000", "source": "synthetic", "n": n, "n_read": n + 3, "n_filtered": 3, "rule": "hopenet", "store_size": [72, 72]})
+    write(crops / "300w_lp" / "meta.json", {"dataset": "300w_lp", "source": "/data/300W_LP", "n": 100, "n_read": 104, "n_filtered": 4})
+    pred = labels[["sample_id", "sequence"]].copy()
+    for a in ("yaw", "pitch", "roll"):
+        pred[f"true_{a}"] = labels[a]
+        pred[f"pred_{a}"] = labels[a] + rng.normal(0, 5, n)
+        pred[f"err_{a}"] = (pred[f"pred_{a}"] - pred[f"true_{a}"]).abs()
+    (results / "dadl" / "predictions").mkdir(parents=True)
+    pred.to_csv(results / "dadl" / "predictions" / "aflw2000.csv", index=False)
+    doc = report.write_report(load_params(), out, results, crops)
+    return doc, out
+
+
+def cells(table, first: str) -> list[str]:
+    return table.row(first)[1:]
+
+
+def harness_label(table, name: str) -> str:
+    return next(r[0] for r in table.rows if r[0].startswith(f"{name} ("))
+
+
+def test_paper_rows_carry_the_papers_values_and_are_labelled_as_the_papers(built):
+    doc, _ = built
+    tables = doc.tables()
+    for key, order in (("dadl_table1", None), ("dadl_table2", None), ("dadl_table3", None), ("bernoulli_table2", (1, 0, 2, 3))):
+        table = tables[key]
+        for method, values in PAPER[key]["rows"].items():
+            row = cells(table, method)
+            shown = [values[i] for i in order] if order else values  # Table II is printed pitch, yaw, roll, MAE
+            assert row[:4] == [report.fmt_paper(v) for v in shown], (key, method)
+            assert row[4].startswith("paper: ") and PAPER[key]["label"] in row[4]
+            assert table.kinds[table.rows.index(table.row(method))] == "paper"
+    t4 = tables["dadl_table4"]
+    assert cells(t4, "ResNet50")[:8] == [report.fmt_paper(v) for v in PAPER["dadl_table4"]["rows"]["ResNet50"]]
+    assert cells(tables["dadl_table5"], "GSoft-label")[:2] == ["5.08", "4.94"]
+    # no paper value is shown as the harness's: every row whose Source is not a paper's is read from a file
+    for table in tables.values():
+        if "Source" in table.header:
+            for row, kind in zip(table.rows, table.kinds):
+                assert (kind == "paper") == row[table.header.index("Source")].startswith("paper")
+
+
+def test_harness_rows_come_from_the_result_files(built):
+    doc, _ = built
+    tables = doc.tables()
+    t1 = tables["dadl_table1"]
+    assert cells(t1, harness_label(t1, "dadl")) == ["11.00", "12.00", "13.00", "12.00", "harness", "run1"]
+    assert cells(t1, "predict the training mean pose (protocol p1)")[:4] == ["30.00", "31.00", "32.00", "31.00"]
+    assert "495" not in t1.note and "40 samples scored" in t1.note and "synthetic" in t1.note
+    t2 = tables["dadl_table2"]
+    assert cells(t2, harness_label(t2, "dadl"))[:4] == ["12.00", "13.00", "14.00", "13.00"]
+    t3 = tables["dadl_table3"]
+    assert cells(t3, harness_label(t3, "bernoulli_at_nbg")) == ["13.00", "14.00", "15.00", "14.00", "harness", "run3"]
+    assert cells(t3, "predict the training mean pose (protocol p2)")[:4] == ["32.00", "33.00", "34.00", "33.00"]
+    assert "train 01, 03 / test 02" in t3.note
+    t4 = tables["dadl_table4"]
+    assert cells(t4, harness_label(t4, "dadl"))[:8] == ["11.00", "12.00", "13.00", "12.00", "12.00", "13.00", "14.00", "13.00"]
+    t5 = tables["dadl_table5"]
+    assert cells(t5, harness_label(t5, "dadl"))[:2] == ["12.00", "13.00"]
+    assert "harness addition" in harness_label(t5, "dadl_asym")
+    tb = tables["bernoulli_table2"]
+    assert cells(tb, harness_label(tb, "bernoulli_at_nbg"))[:4] == ["13.00", "14.00", "15.00", "14.00"]
+
+
+def test_rows_not_run_say_so_and_give_the_command(built):
+    doc, _ = built
+    tables = doc.tables()
+    for key, name in (("dadl_table1", "hopenet_a1"), ("dadl_table3", "dadl_p2"), ("dadl_table5", "wo"),
+                      ("bernoulli_table2", "bernoulli_bg"), ("bernoulli_fig11", "bernoulli_at_nbg_8_16"), ("bernoulli_fig12", "bernoulli_p1")):
+        row = tables[key].row(harness_label(tables[key], name))
+        assert row[1] == "not run" and row[-1] == f"dvc exp run -S 'run=[{name}]'", (key, row)
+    gamma = tables["bernoulli_gamma"]
+    assert gamma.row("sweep gamma")[-1] == "python sweeps/gamma.py"
+    assert gamma.row(harness_label(gamma, "bernoulli_at_nbg_g2"))[2] == "not run"
+    robust = tables["bernoulli_fig10"]
+    assert robust.row(harness_label(robust, "bernoulli_nbg"))[-1] == "dvc exp run -S 'run=[bernoulli_nbg]'"
+    shown = " ".join(" ".join(r) for t in tables.values() for r in t.rows) + " ".join(b.text for b in doc.blocks if hasattr(b, "text"))
+    for name in load_params()["experiments"]:  # never silently missing
+        assert name in shown, name
+
+
+def test_sweep_robustness_asymmetry_criteria_and_data_tables(built):
+    doc, _ = built
+    tables = doc.tables()
+    fig12 = tables["dadl_fig12"]
+    best = {r[1]: r for r in fig12.rows if r[0] == "alpha_beta"}
+    assert best["validation"][2:5] == ["3", "3", "4.00"] and best["aflw2000"][2:5] == ["3", "3", "7.50"]
+    assert best["aflw2000"][6] == "3, 3" and best["biwi"][6] == "1, 2" and best["biwi"][2:5] == ["1", "1", "8.00"]
+    assert best["aflw2000"][5] == "2 / 1" and best["aflw2000"][7] == "e1"
+    robust = tables["bernoulli_fig10"]
+    assert cells(robust, harness_label(robust, "bernoulli_at_nbg")) == ["biwi", "40", "2.00", "3.25 ± 0.50", "6.00 ± 0.25", "5", "robustrun"]
+    asym = tables["asymmetry"]
+    assert asym.row("pitch")[1:] == ["30.0", "29.0 / 31.0", "least squares", "1.500", "0.68 / 0.14", "2", "0.6"]
+    gamma = tables["bernoulli_gamma"]
+    row = gamma.row(harness_label(gamma, "bernoulli_at_nbg"))
+    assert row[1:6] == ["4", "13.00", "14.00", "15.00", "14.00"]
+    share = dict(zip(criteria(3)["criterion_2"]["thresholds"], criteria(3)["criterion_2"]["share"]))
+    assert row[6:8] == [report.percent(share[3.0]), report.percent(share[5.0])]
+    data = tables["data"]
+    assert data.row("aflw2000")[1:5] == ["synthetic (built-in renderer)", "15", "12", "3"]
+    assert data.row("300w_lp")[1] == "real, see [1]" and "/data/300W_LP" in data.note
+
+
+def test_computed_notes_on_the_papers_numbers():
+    notes = " ".join(report.paper_notes(PAPER, "dadl_table2"))
+    assert "FAN" in notes and "WHENet" in notes and "HopeNet (alpha=2)" in notes and "Dlib" not in notes
+    cross = " ".join(report.paper_notes(PAPER, "bernoulli_table2"))
+    assert "VGG16+RNN (RGB+Time)" in cross and "Martin (RGB+Depth)" in cross and "SSR-Net-MD:" not in cross
+
+
+def test_markdown_pdf_and_figures_are_written(built):
+    _, out = built
+    md = (out / "report.md").read_text()
+    assert "## DADL (Zhao et al. 2023)" in md and "| Dlib | 23.1 | 13.6 | 10.5 | 15.8 | paper: DADL Table 1 |" in md
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+    for line in md.splitlines():
+        if line.startswith("!["):
+            assert (out / line[line.index("](") + 2 : -1]).is_file(), line
+    assert (out / "figures" / "predictions_dadl_aflw2000.png").is_file()
+    assert (out / "figures" / "bernoulli_fig10_robustness.png").is_file()
+
+
+def test_perturbations_shift_with_zero_fill_and_occlude_a_share():
+    images = torch.ones(64, 3, 40, 40)
+    moved = robustness.translate(np.random.default_rng(0))(images)
+    assert moved.shape == images.shape and moved.min() == 0 and moved.mean() < 1
+    blank = 1 - moved.mean(dim=(1, 2, 3))  # zero-filled border share, at most 2 x 10% of a side
+    assert float(blank.max()) <= 1 - 0.9 * 0.9 + 1e-6
+    covered = 1 - robustness.occlude(np.random.default_rng(0))(images).mean(dim=(1, 2, 3))
+    assert 0.08 <= float(covered.min()) and float(covered.max()) <= 0.27
+    again = robustness.occlude(np.random.default_rng(0))(images)
+    assert torch.equal(again, robustness.occlude(np.random.default_rng(0))(images))  # seeded: repeatable
+    summary = robustness.summarise([{"yaw": 1, "pitch": 1, "roll": 1, "mae": 1.0}, {"yaw": 3, "pitch": 3, "roll": 3, "mae": 3.0}])
+    assert summary["mean"]["mae"] == 2.0 and summary["std"]["mae"] == pytest.approx(np.std([1.0, 3.0], ddof=1))
