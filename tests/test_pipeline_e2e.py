@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.real_data import REAL_AFLW2000, needs_real_aflw2000
+
 ROOT = Path(__file__).resolve().parents[1]
 TOP_SKIP = {".git", ".venv", "data", "results", "cache", "mlflow.db", "mlartifacts", "mlruns", "dvc.lock", ".pytest_cache"}
 TINY = {
@@ -167,11 +169,10 @@ def test_missing_dataset_folder_is_one_line(tmp_path):
     assert not (proj / "data/crops").exists()
 
 
-REAL_AFLW = ROOT.parent / "shared" / "datasets" / "AFLW2000-dev"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
-@pytest.mark.skipif(not REAL_AFLW.is_dir(), reason=f"real AFLW2000 sample not found at {REAL_AFLW}")
+@needs_real_aflw2000
 def test_evaluate_command_on_the_real_aflw2000_folder(project, tmp_path):
     """The documented command scores a checkpoint from `dvc repro` on real files, keeps exactly
     the samples within +-99 degrees, and its crops contain the faces (contact sheet kept in
@@ -187,21 +188,21 @@ def test_evaluate_command_on_the_real_aflw2000_folder(project, tmp_path):
     proj, _ = project
     out = tmp_path / "real.json"
     run(proj, sys.executable, "-m", "pipeline.evaluate", "--checkpoint", "results/dadl/model.pt",
-        "--dataset", "aflw2000", "--root", str(REAL_AFLW), "--out", str(out))
+        "--dataset", "aflw2000", "--root", str(REAL_AFLW2000), "--out", str(out))
     result = json.loads(out.read_text())
-    mats = sorted(REAL_AFLW.glob("image*.mat"))
+    mats = sorted(REAL_AFLW2000.glob("image*.mat"))
     kept = sum(np.all(np.abs(np.degrees(scipy.io.loadmat(m)["Pose_Para"][0, :3])) <= 99) for m in mats)
     assert result["n"] == kept and result["n_filtered"] == len(mats) - kept
     assert {"yaw", "pitch", "roll", "mae"} <= set(result) and out.with_suffix(".csv").is_file()
 
     cfg = yaml.safe_load((proj / "params.yaml").read_text())["crop"]
-    crop_dataset("aflw2000", REAL_AFLW, "real", {**cfg, "store_size": 96}, tmp_path / "crops", workers=1)
+    crop_dataset("aflw2000", REAL_AFLW2000, "real", {**cfg, "store_size": 96}, tmp_path / "crops", workers=1)
     store = load_store(tmp_path / "crops" / "aflw2000")
     picks = np.linspace(0, len(store) - 1, 32).astype(int)
     captions = [f"{store.labels.sample_id[i]}\n{store.ypr[i, 0]:.0f} {store.ypr[i, 1]:.0f} {store.ypr[i, 2]:.0f}" for i in picks]
     sheet = contact_sheet(np.asarray(store.images[picks]), captions, ARTIFACTS / "real_aflw2000_crops.png")
     assert sheet.stat().st_size > 10_000
-    assert readers.read_aflw2000(REAL_AFLW).n_read == len(mats)
+    assert readers.read_aflw2000(REAL_AFLW2000).n_read == len(mats)
 
 
 def test_bernoulli_with_background_trains_on_whole_frames(project):

@@ -1,6 +1,5 @@
-"""Checks on the 400 real AFLW2000 images in ../shared/datasets (skipped, with the reason
+"""Checks on the 400 real AFLW2000 images in ../shared/datasets or $AFLW2000_DEV (skipped, with the reason
 printed, where that folder is absent). The images are read in place, never copied."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +8,8 @@ from scipy.stats import spearmanr
 
 from pipeline import angles, readers
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "AFLW2000-dev"
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"real AFLW2000 sample not found at {REAL}")
+from tests.real_data import REAL_AFLW2000 as REAL
+from tests.real_data import needs_real_aflw2000 as needs_real
 
 
 @needs_real
