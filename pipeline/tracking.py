@@ -16,8 +16,12 @@ from pipeline.paths import project_root
 EXPERIMENT = "head-pose"
 
 
+def default_uri() -> str:
+    return f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_uri()
 
 
 def _mlflow():
@@ -34,7 +38,7 @@ def experiment_id(name: str = EXPERIMENT) -> str:
     if exp is not None:
         return exp.experiment_id
     location = None
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
+    if tracking_uri() == default_uri():  # (mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI)
         location = (project_root() / "mlartifacts").as_uri()
     try:
         return client.create_experiment(name, artifact_location=location)

@@ -104,6 +104,7 @@ def test_mlflow_holds_train_and_evaluate_runs(project):
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{proj / 'mlflow.db'}")
     exp = client.get_experiment_by_name("head-pose")
+    assert exp.artifact_location == (proj / "mlartifacts").as_uri() and not (proj / "mlruns").exists()
     runs = {(r.data.tags["stage"], r.data.tags.get("experiment")): r for r in client.search_runs([exp.experiment_id])}
     assert {("train", "dadl"), ("evaluate", "dadl"), ("train", "bernoulli_at_nbg"), ("train", "asymmetry"), ("asymmetry", None)} <= set(runs)
     train, evaluate = runs["train", "dadl"], runs["evaluate", "dadl"]
