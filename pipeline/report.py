@@ -529,9 +529,11 @@ def robustness_section(ctx: Context) -> None:
             rows.append([describe(name, ctx.configs.get(name)), test_set, str(e.get("n", "-")), fmt(e["clean"]["mae"]), *shown,
                          str(report.get("repeats", "-")), report.get("run_id", "-")])
             kinds.append("ours")
-            panel = panels.setdefault(test_set, {})
-            panel[name] = [e["clean"]["mae"], e["translation"]["mean"]["mae"], e["occlusion"]["mean"]["mae"]]
-            errors.setdefault(test_set, {})[name] = [0.0, e["translation"]["std"]["mae"], e["occlusion"]["std"]["mae"]]
+            # one panel per test set may mix protocols (P1's and P2's BIWI): the legend says which
+            protocol = (ctx.configs.get(name) or {}).get("protocol", {}).get("name", "?")
+            label = f"{name} ({protocol}, {e.get('n', '?')} samples)"
+            panels.setdefault(test_set, {})[label] = [e["clean"]["mae"], e["translation"]["mean"]["mae"], e["occlusion"]["mean"]["mae"]]
+            errors.setdefault(test_set, {})[label] = [0.0, e["translation"]["std"]["mae"], e["occlusion"]["std"]["mae"]]
     if panels:
         doc.image(figures.grouped_bars(panels, ["clean", "translation", "occlusion"], ctx.figure("bernoulli_fig10_robustness.png"), errors=errors),
                   "Harness: MAE on clean and perturbed test crops; bars: mean of the repeats, whiskers: their standard deviation.", 200)
