@@ -526,12 +526,13 @@ def robustness_section(ctx: Context) -> None:
             continue
         for test_set, e in report["test_sets"].items():
             shown = [f"{fmt(e[k]['mean']['mae'])} ± {fmt(e[k]['std']['mae'])}" for k in ("translation", "occlusion")]
-            rows.append([describe(name, ctx.configs.get(name)), test_set, str(e.get("n", "-")), fmt(e["clean"]["mae"]), *shown,
+            n = str(e.get("n", "-"))
+            rows.append([describe(name, ctx.configs.get(name)), test_set, n, fmt(e["clean"]["mae"]), *shown,
                          str(report.get("repeats", "-")), report.get("run_id", "-")])
             kinds.append("ours")
             # one panel per test set may mix protocols (P1's and P2's BIWI): the legend says which
             protocol = (ctx.configs.get(name) or {}).get("protocol", {}).get("name", "?")
-            label = f"{name} ({protocol}, {e.get('n', '?')} samples)"
+            label = f"{name} ({protocol}, {n} samples)"
             panels.setdefault(test_set, {})[label] = [e["clean"]["mae"], e["translation"]["mean"]["mae"], e["occlusion"]["mean"]["mae"]]
             errors.setdefault(test_set, {})[label] = [0.0, e["translation"]["std"]["mae"], e["occlusion"]["std"]["mae"]]
     if panels:
