@@ -1,11 +1,12 @@
 # Two commands do everything after `git clone`:
 #   make repro   set up .venv, then run the whole pipeline (dvc repro) on the built-in data
-#   make test    set up .venv, then run the test suite
+#   make test    set up .venv, then run the whole test suite (what CI runs)
+# and `make test-fast` runs the unit tests alone (no pipeline, sweep, PostgreSQL or torchrun).
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro repro-all test ui
+.PHONY: setup repro repro-all test test-fast lint-imports ui
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -25,6 +26,13 @@ repro-all: setup
 
 test: setup
 	python -m pytest -q
+
+test-fast: setup
+	python -m pytest -q -m "not slow"
+
+# the layer contracts of pyproject.toml ([tool.importlinter])
+lint-imports: setup
+	lint-imports
 
 ui: setup
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
 import torchvision
 
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 BACKBONES = {"resnet18": 512, "resnet50": 2048, "resnet152": 2048, "mobilenet_v2": 1280}
+Backbone = Literal["resnet18", "resnet50", "resnet152", "mobilenet_v2"]  # a model argument: one of BACKBONES
 
 
 def _weight_files(name: str):

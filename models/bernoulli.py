@@ -23,22 +23,22 @@ regression constraints are too weak). The network's three Bernoulli channels are
 """
 from __future__ import annotations
 
-import numbers
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
-from models import register
 from models.backbones import imagenet_normalise
 from models.hrnet import HRNet
-from pipeline.errors import ConfigError
+from models.registry import register
+from pipeline.core.fields import NonNegativeFloat, NotBool, PositiveInt, Switch
 
 STRIDE = 4           # output maps are 1/STRIDE of the input
 ANGLE_SCALE = 90.0   # degrees per unit of the network's Bernoulli channels and of the loss
 SIGMA_PER_GAMMA = 0.6
 THRESHOLD = 0.5
-LOSSES = ("l1", "mse")
 
 
 def map_coordinates(centre: torch.Tensor) -> torch.Tensor:
@@ -68,48 +68,25 @@ def read_out(maps: torch.Tensor, threshold: float = THRESHOLD) -> torch.Tensor:
     return (bern * w[:, None]).sum(2) / w.sum(1, keepdim=True)
 
 
-def _check(config: dict):
-    """Validated (gamma, attention, modules, reduction, loss, gaussian_weight) from the config."""
-    def bad(key, why):
-        return ConfigError(f"params.yaml experiments.{config.get('name')}.{key}: {why}, got {config.get(key)!r}")
-
-    def number(key, low, hint=""):
-        v = config.get(key)
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= low:
-            raise bad(key, f"must be a number >= {low}{hint}")
-        return float(v)
-
-    gamma = number("gamma", 1, " (unit: output-map pixels, 1 = 4 input pixels; a smaller disk can miss every pixel)")
-    if not isinstance(config.get("attention"), bool):
-        raise bad("attention", "must be true or false")
-    modules = config.get("modules")
-    if not (isinstance(modules, (list, tuple)) and len(modules) == 3
-            and all(isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in modules)):
-        raise bad("modules", "must be three integers >= 1 (exchange modules in stages 2-4; HRNet-W32: [1, 4, 3])")
-    reduction = config.get("reduction")
-    if isinstance(reduction, bool) or not isinstance(reduction, int) or reduction < 1:
-        raise bad("reduction", "must be an integer >= 1")
-    if config.get("loss") not in LOSSES:
-        raise bad("loss", f"must be one of {' | '.join(LOSSES)}")
-    return gamma, config["attention"], list(modules), reduction, config["loss"], number("gaussian_weight", 0)
-
-
-@register("bernoulli", defaults={"gamma": 4.0, "attention": True, "modules": [1, 1, 1], "reduction": 16,
-                                 "loss": "l1", "gaussian_weight": 1.0})
+@register("bernoulli")
 class BernoulliHeatmap(nn.Module):
-    """HRNet -> N x 4 x H/4 x W/4 maps: yaw, pitch, roll (degrees) and the Gaussian weight map."""
+    """HRNet -> N x 4 x H/4 x W/4 maps: yaw, pitch, roll (degrees) and the Gaussian weight map.
 
-    def __init__(self, config: dict):
+    gamma: disk radius in output-map pixels (1 = 4 input pixels; a smaller disk can miss every
+    pixel); attention: the channel-wise fusion ("AT"); modules: exchange modules in stages 2-4
+    (HRNet-W32: [1, 4, 3]); reduction: ChannelFusion's channel reduction; loss: on the Bernoulli
+    maps; gaussian_weight: weight of the Gaussian map's MSE."""
+
+    input_multiple = STRIDE
+
+    def __init__(self, gamma: Annotated[float, Field(ge=1), NotBool] = 4.0, attention: Switch = True,
+                 modules: tuple[PositiveInt, PositiveInt, PositiveInt] = (1, 1, 1), reduction: PositiveInt = 16,
+                 loss: Literal["l1", "mse"] = "l1", gaussian_weight: NonNegativeFloat = 1.0):
         super().__init__()
-        self.name = config.get("name")
-        self.gamma, attention, modules, reduction, self.kind, self.gaussian_weight = _check(config)
-        self.net = HRNet(4, modules=modules, attention=attention, reduction=reduction)
+        self.gamma, self.kind, self.gaussian_weight = float(gamma), loss, float(gaussian_weight)
+        self.net = HRNet(4, modules=list(modules), attention=attention, reduction=reduction)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        h, w = images.shape[-2:]
-        if h % STRIDE or w % STRIDE:
-            raise ConfigError(f"params.yaml experiments.{self.name}.input_size: input {w}x{h} (width x height) "
-                              f"is not divisible by {STRIDE}; use a multiple of {STRIDE}, e.g. 64")
         raw = self.net(imagenet_normalise(images))
         return torch.cat([raw[:, :3] * ANGLE_SCALE, raw[:, 3:]], dim=1)
 

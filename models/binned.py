@@ -11,22 +11,16 @@ from torch import nn
 
 from models.backbones import build_backbone, imagenet_normalise
 from models.labels import expectation, hard_bins, soft_kl, soft_labels
-from pipeline import angles
-from pipeline.errors import ConfigError
+from pipeline.core import angles
 
 
 class BinnedPose(nn.Module):
-    def __init__(self, config: dict, ce: float = 1.0, alpha: float = 0.0, beta: float = 0.0, sigma=(1.0, 1.0, 1.0)):
+    def __init__(self, backbone: str, pretrained: bool, ce: float = 1.0, alpha: float = 0.0, beta: float = 0.0, sigma=(1.0, 1.0, 1.0)):
         super().__init__()
-        name = config.get("name")
-        self.backbone, dim = build_backbone(config["backbone"], config.get("pretrained", False))
+        self.backbone, dim = build_backbone(backbone, pretrained)
         self.heads = nn.ModuleList(nn.Linear(dim, angles.N_BINS) for _ in angles.ANGLES)
         self.ce, self.alpha, self.beta = float(ce), float(alpha), float(beta)
-        if min(self.ce, self.alpha, self.beta) < 0:
-            raise ConfigError(f"params.yaml experiments.{name}: loss weights (alpha, beta) must be >= 0")
         self.sigma = [float(s) for s in sigma]
-        if len(self.sigma) != 3 or min(self.sigma) <= 0:
-            raise ConfigError(f"params.yaml experiments.{name}.sigma: need three positive numbers (yaw, pitch, roll; unit: bins), got {sigma}")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         features = self.backbone(imagenet_normalise(images))

@@ -2,11 +2,14 @@
 (the papers compare alpha = 1 and alpha = 2)."""
 from __future__ import annotations
 
-from models import register
+from models.backbones import Backbone
 from models.binned import BinnedPose
+from models.dadl import Weight
+from pipeline.core.fields import Switch
+from models.registry import register
 
 
-@register("hopenet", defaults={"backbone": "resnet18", "pretrained": False, "alpha": 1.0})
+@register("hopenet")
 class HopeNet(BinnedPose):
-    def __init__(self, config: dict):
-        super().__init__(config, ce=1.0, alpha=config["alpha"])
+    def __init__(self, backbone: Backbone = "resnet18", pretrained: Switch = False, alpha: Weight = 1.0):
+        super().__init__(backbone, pretrained, ce=1.0, alpha=alpha)

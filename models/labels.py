@@ -1,4 +1,4 @@
-"""Label codecs over the shared 66 x 3-degree bins (pipeline.angles): hard bins, soft labels,
+"""Label codecs over the shared 66 x 3-degree bins (pipeline.core.angles): hard bins, soft labels,
 and the expectation read-out.
 
 Unit of sigma: BINS (one bin = 3 degrees). The DADL paper does not state the unit; in bins its
@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pipeline import angles
+from pipeline.core import angles
 
 BIN_ANGLES = torch.tensor(angles.BIN_ANGLES, dtype=torch.float32)
 

@@ -7,15 +7,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import register
+from models.registry import register
 from models.backbones import imagenet_normalise
 
 SCALE = 90.0
 
 
-@register("lenet", defaults={})
+@register("lenet")
 class LeNet(nn.Module):
-    def __init__(self, config: dict):
+    def __init__(self):
         super().__init__()
         self.conv = nn.Sequential(
             nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2),

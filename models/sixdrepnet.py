@@ -1,7 +1,7 @@
 """6DRepNet (Hempel et al. 2022): the backbone regresses a 6D rotation representation, turned
 into a rotation matrix by Gram-Schmidt, trained with the geodesic distance to the true matrix.
 The true matrix and the Euler angles read back both use the harness's convention
-(pipeline.angles.rotation_matrix / biwi_euler), so predictions are comparable with every other
+(pipeline.core.angles.rotation_matrix / biwi_euler), so predictions are comparable with every other
 model. Read-back is exact for |yaw| < 90 degrees; beyond, the same matrix has another Euler triple."""
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import register
-from models.backbones import build_backbone, imagenet_normalise
-from pipeline import angles
+from models.backbones import Backbone, build_backbone, imagenet_normalise
+from models.registry import register
+from pipeline.core import angles
+from pipeline.core.fields import Switch
 
 
 def gram_schmidt(six: torch.Tensor) -> torch.Tensor:
@@ -28,11 +29,11 @@ def geodesic(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-6) -> torch.Tenso
     return torch.acos(cos.clamp(-1 + eps, 1 - eps))
 
 
-@register("sixdrepnet", defaults={"backbone": "resnet18", "pretrained": False})
+@register("sixdrepnet")
 class SixDRepNet(nn.Module):
-    def __init__(self, config: dict):
+    def __init__(self, backbone: Backbone = "resnet18", pretrained: Switch = False):
         super().__init__()
-        self.backbone, dim = build_backbone(config["backbone"], config.get("pretrained", False))
+        self.backbone, dim = build_backbone(backbone, pretrained)
         self.fc = nn.Linear(dim, 6)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

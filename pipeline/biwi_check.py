@@ -1,5 +1,5 @@
 """Draw the head centre projected through rgb.cal on BIWI frames, to check the calibration
-direction the harness assumes (pipeline/calibration.py) on real data in a minute.
+direction the harness assumes (pipeline/data/calibration.py) on real data in a minute.
 
     python -m pipeline.biwi_check --root /path/to/hpdb --out biwi_check.png [--frames 12]
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pipeline.errors import cli
-from pipeline.figures import contact_sheet
-from pipeline.readers import read_biwi
+from pipeline.core.errors import cli
+from pipeline.reporting.figures import contact_sheet
+from pipeline.data.readers import read_biwi
 
 
 def draw_centres(root: Path, out: Path, frames: int = 12, box_mm: float = 190.0) -> Path:

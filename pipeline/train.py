@@ -1,22 +1,29 @@
-"""Train stage: python -m pipeline.train EXPERIMENT  (an experiment named in params.yaml)."""
-from __future__ import annotations
+"""Train stage: python -m pipeline.train EXPERIMENT
 
+Trains the experiment resolved in results/EXPERIMENT/config.json (the configure stage) and
+writes results/EXPERIMENT/model.pt and train_log.csv. Runs under torchrun too
+(pipeline.engine.distributed); resumes after a crash from its last finished epoch.
+"""
 import argparse
+import json
 
-from pipeline.asymmetry import resolve_sigma
-from pipeline.errors import cli
-from pipeline.params import experiment_config, load_params
-from pipeline.paths import experiment_dir
-from pipeline.training import train_experiment
+from pipeline.config.experiment import load_experiment
+from pipeline.core.errors import DataError, cli
+from pipeline.core.paths import experiment_config_file, experiment_dir
+from pipeline.engine.training import train_experiment
 
 
 @cli
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", help="name under 'experiments' in params.yaml")
     args = parser.parse_args(argv)
-    config = resolve_sigma(experiment_config(load_params(), args.experiment))
-    result = train_experiment(config, experiment_dir(args.experiment))
+    path = experiment_config_file(args.experiment)
+    if not path.is_file():
+        raise DataError(f"{path}: missing; resolve the experiment first: `dvc repro configure@{args.experiment}` "
+                        f"(or python -m pipeline.configure {args.experiment})")
+    exp = load_experiment(json.loads(path.read_text()), str(path))
+    result = train_experiment(exp, experiment_dir(args.experiment))
     if result["run_id"]:  # rank 0 (or the only process)
         print(f"{args.experiment}: trained, MLflow run {result['run_id']}, validation MAE {result.get('val_mae', float('nan')):.2f} deg")
 

@@ -4,8 +4,9 @@ trained once (GridSampler), MAE heatmaps per test set and for validation.
     python sweeps/alpha_beta.py [--workers N] [--storage URL]
 """
 import _root  # noqa: F401
-from sweeps.common import Sweep, main
-from sweeps.figures import heatmap
+from pipeline.reporting.sweep_figures import heatmap
+from sweeps.runner import main
+from sweeps.spec import Sweep
 
 SWEEP = Sweep(name="alpha_beta", grid=("alpha", "beta"), plot=heatmap)
 

@@ -14,11 +14,12 @@ import shutil
 import time
 
 import _root  # noqa: F401
-from pipeline.errors import cli
-from pipeline.params import load_params, section
-from pipeline.paths import CACHE, RESULTS
+from pipeline.config.params import load_params, validated, Params
+from pipeline.core.errors import cli
+from pipeline.core.paths import CACHE, RESULTS
 from sweeps.alpha_beta import SWEEP
-from sweeps.common import read_spec, run
+from sweeps.runner import run
+from sweeps.spec import read_spec
 
 
 def _best(table) -> tuple[tuple, float]:
@@ -36,11 +37,12 @@ def main(argv=None):
     parser.add_argument("--input-size", type=int, help="train.input_size (default: params.yaml)")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    params = load_params()
+    raw = load_params().model_dump()
     given = {"alpha": args.alpha, "beta": args.beta, "epochs": args.epochs}
-    section(params, "sweeps").setdefault(SWEEP.name, {}).update({k: v for k, v in given.items() if v is not None})
+    raw["sweeps"].setdefault(SWEEP.name, {}).update({k: v for k, v in given.items() if v is not None})
     if args.input_size:
-        section(params, "train")["input_size"] = args.input_size
+        raw["train"]["input_size"] = args.input_size
+    params = validated(Params, raw, "params.yaml (with the benchmark's values)")
     spec = read_spec(SWEEP, params)
     seen = {}
     for pruner in ("median", "none"):
@@ -53,7 +55,7 @@ def main(argv=None):
         seen[pruner] = (table, time.time() - t0)
 
     print(f"\ngrid alpha {spec['grid']['alpha']} x beta {spec['grid']['beta']}, {spec['epochs']} epochs per cell, "
-          f"input {params['train']['input_size']} px, experiment {spec['experiment']}")
+          f"input {params.train.input_size[0]} px, experiment {spec['experiment']}")
     for pruner, (table, seconds) in seen.items():
         cell, mae = _best(table)
         print(f"{'median pruner' if pruner == 'median' else 'no pruner':>13}: {len(table)} cells, {(table.state == 'PRUNED').sum()} pruned, {table.epochs.sum()} epochs, "

@@ -4,8 +4,9 @@ params.yaml sweeps.gamma trained once, with the Criterion I and Criterion II cur
     python sweeps/gamma.py [--workers N] [--storage URL]
 """
 import _root  # noqa: F401
-from sweeps.common import Sweep, main
-from sweeps.figures import curves
+from pipeline.reporting.sweep_figures import curves
+from sweeps.runner import main
+from sweeps.spec import Sweep
 
 SWEEP = Sweep(name="gamma", grid=("gamma",), plot=curves)
 

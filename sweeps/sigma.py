@@ -4,8 +4,9 @@ points from the yaw, pitch and roll ranges (log scale); validation MAE against e
     python sweeps/sigma.py [--workers N] [--storage URL]
 """
 import _root  # noqa: F401
-from sweeps.common import Sweep, main
-from sweeps.figures import scatter
+from pipeline.reporting.sweep_figures import scatter
+from sweeps.runner import main
+from sweeps.spec import Sweep
 
 
 def sigma_config(values: dict) -> dict:

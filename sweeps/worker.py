@@ -24,7 +24,6 @@ name is unique per study and cell and so is its resume file under cache/resume/.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import os
 import socket
@@ -36,9 +35,12 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from pipeline import tracking
-from pipeline.errors import ConfigError, HarnessError
-from pipeline.paths import CACHE
+from pipeline.config.params import Params
+from pipeline.core.errors import ConfigError, HarnessError
+from pipeline.core.paths import CACHE
+from pipeline.engine import tracking
+from sweeps.spec import Sweep, trial_experiment
+from sweeps.study import PARENT, open_storage, open_study, slot
 
 HEARTBEAT = 10  # seconds between heartbeats of a running trial
 STALE = 120  # seconds without a heartbeat after which a trial of another host counts as dead
@@ -50,33 +52,13 @@ HOST = socket.gethostname()
 class Job:
     """What a worker process needs (picklable: helper processes are spawned)."""
 
-    sweep: object  # sweeps.common.Sweep
+    sweep: Sweep
     spec: dict
-    base: dict  # the base experiment's config, epochs set
+    params: Params
     study: str
     storage_url: str | None
     folder: Path
     workers: int
-
-
-class QueuedGridSampler(optuna.samplers.GridSampler):
-    """GridSampler whose cells all come from the trial queue: when to stop is the queue's
-    business (GridSampler.after_trial calls study.stop(), which works only in study.optimize)."""
-
-    def after_trial(self, study, trial, state, values) -> None:
-        pass
-
-
-def cell(params: dict) -> tuple:
-    return tuple(sorted((k, float(v)) for k, v in params.items()))
-
-
-def slot(trial: optuna.trial.FrozenTrial, grid: bool = True):
-    """A grid trial's cell (None unless it was queued), or "search" for a search trial."""
-    if not grid:
-        return "search"
-    fixed = trial.system_attrs.get("fixed_params")
-    return cell(fixed) if fixed else None
 
 
 def blocker(study: optuna.Study, number: int, job: Job) -> str | None:
@@ -179,25 +161,23 @@ def suggest(trial: optuna.Trial, job: Job) -> dict:
     return values
 
 
-def trial_config(job: Job, values: dict) -> dict:
-    """The base config with the trial's values; its name is unique per study and cell, so two
+def trial_config(job: Job, values: dict):
+    """The base experiment with the trial's values; its name is unique per study and cell, so two
     cells never share a resume file while a retry of the same cell resumes the killed one's."""
-    config = copy.deepcopy(job.base)
-    config.update(job.sweep.config(values))
-    config["name"] = f"{job.study}-" + "-".join(f"{k}{v:g}" for k, v in values.items())
-    return config
+    name = f"{job.study}-" + "-".join(f"{k}{v:g}" for k, v in values.items())
+    return trial_experiment(job.params, job.spec, job.sweep, values, name)
 
 
-def run_trial(trial: optuna.Trial, job: Job, config: dict, parent: str) -> float:
+def run_trial(trial: optuna.Trial, job: Job, config, parent: str) -> float:
     """Train and evaluate one trial (nested MLflow runs); returns the final validation MAE."""
-    from pipeline.evaluate import evaluate_checkpoint
-    from pipeline.training import train_experiment
-
     import mlflow
+
+    from pipeline.analysis.evaluation import evaluate_checkpoint
+    from pipeline.engine.training import train_experiment
 
     out = job.folder / "trials" / str(trial.number)
     tags = {"sweep.study": job.study, "sweep.trial": str(trial.number)}
-    epochs = int(config["epochs"])
+    epochs = config.epochs
 
     def on_epoch(epoch: int, val_mae: float) -> None:
         if math.isnan(val_mae):
@@ -215,7 +195,7 @@ def run_trial(trial: optuna.Trial, job: Job, config: dict, parent: str) -> float
         result = train_experiment(config, out, progress=False, on_epoch=on_epoch, tags=tags, parent_run_id=parent)
     except optuna.TrialPruned:
         _client().set_terminated(trial.user_attrs["train_run_id"], "KILLED")
-        for state in (CACHE / "resume").glob(f"{config['name']}-{'?' * 16}.pt"):
+        for state in (CACHE / "resume").glob(f"{config.name}-{'?' * 16}.pt"):
             state.unlink(missing_ok=True)  # a pruned cell is never trained again
         raise
     metrics = evaluate_checkpoint(out, parent_run_id=parent, progress=False)
@@ -230,8 +210,6 @@ def run_trial(trial: optuna.Trial, job: Job, config: dict, parent: str) -> float
 
 
 def _open(job: Job) -> optuna.Study:
-    from sweeps.common import open_storage, open_study
-
     return open_study(job.sweep, job.spec, job.study, open_storage(job.storage_url, job.folder))
 
 
@@ -242,7 +220,7 @@ def work(job: Job, study: optuna.Study | None = None) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // job.workers))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = study or _open(job)
-    parent = study.user_attrs["mlflow_parent_run_id"]
+    parent = study.user_attrs[PARENT]
     errors = 0
     while errors < MAX_ERRORS:
         fail_dead_trials(study, job)
@@ -288,3 +266,4 @@ def _run(study: optuna.Study, trial: optuna.Trial, job: Job, parent: str) -> boo
         note = f"validation MAE {value:.2f} deg (test MAE {test})"
     print(f"trial {trial.number} {state.name}: {label}: {note} [{time.time() - t0:.0f} s]", flush=True)
     return state != TrialState.FAIL
+

@@ -8,8 +8,8 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
-from pipeline import angles
-from pipeline.calibration import Calibration, write_cal
+from pipeline.core import angles
+from pipeline.data.calibration import Calibration, write_cal
 
 
 def write_image(path: Path, size=(64, 64), seed: int = 0) -> None:

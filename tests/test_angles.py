@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline import angles
+from pipeline.core import angles
 
 
 def test_bins_cover_minus99_to_99_in_3_degree_steps():

@@ -9,8 +9,8 @@ import zipfile
 
 import pytest
 
-from pipeline.archives import content_root, fetch, unpack
-from pipeline.errors import DataError
+from pipeline.sources.archives import content_root, fetch, unpack
+from pipeline.core.errors import DataError
 
 FILES = {"a.txt": b"A" * 10, "sub/b.txt": b"B" * 20}
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pipeline.asymmetry import fit_curve, label_sigmas, similarity_curves
-from pipeline.errors import DataError
+from pipeline.analysis.asymmetry import fit_curve, label_sigmas, similarity_curves
+from pipeline.core.errors import DataError
 
 
 def features_with_known_widths(widths, n=6000, seed=0):
@@ -48,7 +48,7 @@ def test_too_few_bins_is_a_clear_error():
 
 
 def test_moment_widths_when_least_squares_cannot_fit():
-    from pipeline.asymmetry import _moments
+    from pipeline.analysis.asymmetry import _moments
 
     x = np.arange(-30, 31, 6.0)
     fit = _moments(x, np.exp(-x**2 / (2 * 9.0**2)))

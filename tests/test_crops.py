@@ -2,8 +2,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import crop, crops
-from pipeline.errors import ConfigError, DataError
+from pipeline.config.params import Crop
+from pipeline.core.errors import ConfigError, DataError
+from pipeline.data import cropping as crop, croprules as crops
+from tests.support import repo_params
+
+CROP = Crop.model_validate(repo_params()["crop"])
 
 
 def test_hopenet_margins_are_applied_one_side_after_another():
@@ -39,14 +43,14 @@ def test_undecodable_image_is_named(tmp_path):
 
 
 def test_store_round_trip_and_head_centre_in_crop_pixels(tmp_path):
-    from pipeline import readers
-    from pipeline.store import load_store
+    from pipeline.data import readers
+    from pipeline.data.store import load_store
     from tests.formats import write_mat_sample
 
     write_mat_sample(tmp_path / "AFLW2000", "image00000", [10, 20, 30])
     samples = readers.read_aflw2000(tmp_path / "AFLW2000")
-    cfg = {"store_size": 16, "train_k": [0.2, 0.4], "test_k": 0.2, "seed": 0}
-    crop.crop_dataset("aflw2000", tmp_path / "AFLW2000", "test fixture", {**cfg, "rule": "hopenet"}, tmp_path / "crops", workers=1)
+    cfg = CROP.model_copy(update={"store_size": 16, "rule": "hopenet"})
+    crop.crop_dataset("aflw2000", tmp_path / "AFLW2000", "test fixture", cfg, tmp_path / "crops", workers=1)
     store = load_store(tmp_path / "crops" / "aflw2000")
     assert store.meta["source"] == "test fixture" and store.meta["rule"] == "hopenet"
     boxes = crop.crop_boxes(samples.table, "box", "test", cfg, None)

@@ -4,13 +4,22 @@ import zipfile
 import numpy as np
 import pytest
 
-from pipeline import crop, readers
-from pipeline.download import dataset_folders, download
-from pipeline.errors import ConfigError, DataError
-from pipeline.store import load_store
+from pipeline.config.params import Crop, Data, validated
+from pipeline.core.errors import ConfigError, DataError
+from pipeline.data import cropping as crop, readers
+from pipeline.data.raw import dataset_folders
+from pipeline.data.store import load_store
+from pipeline.sources.download import download
 from tests.formats import write_biwi_npz, write_mat_sample
+from tests.support import merge, repo_params
 
 TINY_SYNTHETIC = {"image_size": 48, "train_per_subset": 1, "test_images": 2, "biwi_sequences": 2, "biwi_frames": 2, "biwi_size": [96, 72]}
+
+
+def data(sources: dict, **synthetic) -> Data:
+    """params.yaml `data` with these sources and the built-in data at TINY_SYNTHETIC's size."""
+    raw = merge(repo_params()["data"], {"synthetic": {**TINY_SYNTHETIC, **synthetic}})
+    return validated(Data, {**raw, "sources": sources}, "params.yaml", ("data",))
 
 
 def test_npz_reader_converts_bgr_and_keeps_pose_order(tmp_path):
@@ -37,17 +46,16 @@ def test_sources_mix_synthetic_local_folder_archive_and_npz(tmp_path):
     write_biwi_npz(npz, np.zeros((2, 64, 64, 3), np.uint8), [[1, 2, 3], [4, 5, 6]])
     archive = tmp_path / "hpdb.zip"
     with zipfile.ZipFile(archive, "w") as z:  # BIWI raw, wrapped in one top folder as distributed
+        from pipeline.core import angles
         from tests.formats import write_biwi_frame
-        from pipeline import angles
 
         write_biwi_frame(tmp_path / "src" / "hpdb" / "01", 0, angles.rotation_matrix(10, 0, 0), [0, 0, 900])
         for f in sorted((tmp_path / "src").rglob("*")):
             if f.is_file():
                 z.write(f, f.relative_to(tmp_path / "src"))
-    data = {"sources": {"300w_lp": "synthetic", "aflw2000": str(aflw), "biwi": str(archive), "biwi_npz": str(npz)},
-            "synthetic": TINY_SYNTHETIC}
+    sources = {"300w_lp": "synthetic", "aflw2000": str(aflw), "biwi": str(archive), "biwi_npz": str(npz)}
     raw = tmp_path / "raw"
-    record = download(data, raw=raw, downloads=tmp_path / "dl")
+    record = download(data(sources), raw=raw, downloads=tmp_path / "dl")
     folders = dataset_folders(raw)
     assert folders["aflw2000"] == (aflw.resolve(), str(aflw))  # an unpacked folder is read in place
     assert folders["300w_lp"][1] == "synthetic" and (raw / "300w_lp" / "AFW").is_dir()
@@ -55,7 +63,7 @@ def test_sources_mix_synthetic_local_folder_archive_and_npz(tmp_path):
     assert len(record["biwi"]["sha256"]) == 64
     assert json.loads((raw / "sources.json").read_text()) == record
     out = tmp_path / "crops"
-    cfg = {"rule": "hopenet", "train_k": [0.2, 0.4], "test_k": 0.2, "biwi_box_mm": 190, "store_size": 16, "seed": 0}
+    cfg = Crop.model_validate({**repo_params()["crop"], "store_size": 16, "frame_size": None})
     for name, (folder, source) in folders.items():
         crop.crop_dataset(name, folder, source, cfg, out, workers=1)
     assert load_store(out / "biwi_npz").labels["sequence"].tolist() == ["BIWI_noTrack"] * 2
@@ -64,25 +72,29 @@ def test_sources_mix_synthetic_local_folder_archive_and_npz(tmp_path):
 
 
 @pytest.mark.parametrize("sources, message", [
-    ({"300w": "synthetic"}, "unknown dataset"),
-    ({"biwi_npz": "synthetic"}, "not FSA-Net's .npz"),
-    ({"aflw2000": None}, "every dataset is null"),
+    ({"300w": "synthetic"}, r"params\.yaml data\.sources\.300w: Input should be '300w_lp', 'aflw2000', 'biwi' or 'biwi_npz', got '300w'"),
+    ({"biwi_npz": "synthetic"}, r"params\.yaml data\.sources\.biwi_npz: the built-in renderer writes raw BIWI"),
+    ({"aflw2000": None}, r"params\.yaml data\.sources: every dataset is null"),
 ])
-def test_bad_sources_are_config_errors(tmp_path, sources, message):
+def test_bad_sources_are_config_errors(sources, message):
     with pytest.raises(ConfigError, match=message):
-        download({"sources": sources}, raw=tmp_path / "raw", downloads=tmp_path / "dl")
-    assert not (tmp_path / "raw").exists()
+        data(sources)
+
+
+def test_negative_counts_are_refused_before_anything_is_rendered():
+    with pytest.raises(ConfigError, match=r"params\.yaml data\.synthetic\.test_images: Input should be greater than or equal to 1, got -5"):
+        data({"300w_lp": "synthetic"}, test_images=-5)
 
 
 def test_missing_local_path_fails_without_output(tmp_path):
     with pytest.raises(DataError, match="no such file or folder"):
-        download({"sources": {"aflw2000": str(tmp_path / "nowhere")}}, raw=tmp_path / "raw", downloads=tmp_path / "dl")
+        download(data({"aflw2000": str(tmp_path / "nowhere")}), raw=tmp_path / "raw", downloads=tmp_path / "dl")
     assert not (tmp_path / "raw").exists()
 
 
 def test_biwi_check_draws_a_sheet(tmp_path):
-    from pipeline import angles
     from pipeline.biwi_check import draw_centres
+    from pipeline.core import angles
     from tests.formats import write_biwi_frame
 
     for f in range(3):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.metrics import criterion_1, criterion_2, criterion_3
+from pipeline.core.metrics import criterion_1, criterion_2, criterion_3
 
 TRUE = np.array([[0.0, 0.0, 0.0], [50.0, -20.0, 5.0], [-95.0, 10.0, -30.0], [15.0, 0.0, 0.0]])
 PRED = np.array([[2.0, -1.0, 0.0], [40.0, -20.0, 8.0], [-85.0, 10.0, -30.0], [15.0, 4.0, 1.0]])

@@ -4,8 +4,8 @@ import torch
 
 import models
 from models.labels import expectation, hard_bins, soft_kl, soft_labels
-from pipeline.errors import ConfigError
-from pipeline.params import experiment_config
+from pipeline.core.errors import ConfigError
+from tests.support import experiment
 
 
 def test_soft_labels_sum_to_one_and_peak_at_the_true_bin():
@@ -31,30 +31,35 @@ def test_expectation_uses_the_papers_left_edge_decoding():
     assert float(expectation(logits)[0]) == pytest.approx(40 * 3 - 99)
 
 
-def params_with(name: str, model: str, **overrides) -> dict:
-    """The smallest params.yaml that defines one experiment."""
-    return {"train": {"input_size": 32, "protocol": "p1"}, "crop": {}, "protocols": {"p1": {"train": "300w_lp", "test": ["aflw2000"]}},
-            "experiments": {name: {"model": model, **overrides}}}
-
-
-def _params(**dadl):
-    return params_with("dadl", "dadl", **dadl)
+def build(name: str, **overrides):
+    """Model `name` built the way the train stage builds it: from a resolved experiment."""
+    exp = experiment(name, name, **overrides)
+    return models.build_model(exp.model, exp.hparams)
 
 
 def test_unknown_model_backbone_and_key_are_config_errors():
-    with pytest.raises(ConfigError, match="unknown model 'vit'"):
-        experiment_config(params_with("x", "vit"), "x")
-    with pytest.raises(ConfigError, match="unknown key.*alpah"):
-        experiment_config(_params(alpah=1), "dadl")
-    with pytest.raises(ConfigError, match="unknown backbone 'resnet19'"):
-        models.build_model(experiment_config(_params(backbone="resnet19"), "dadl"))
+    with pytest.raises(ConfigError, match=r"params\.yaml experiments\.x\.model: unknown model 'vit'"):
+        experiment("x", "vit")
+    with pytest.raises(ConfigError, match=r"params\.yaml experiments\.x: unknown key\(s\) alpah"):
+        experiment("x", "dadl", alpah=1)
+    with pytest.raises(ConfigError, match=r"params\.yaml experiments\.x\.backbone: .*'resnet18'.*got 'resnet19'"):
+        experiment("x", "dadl", backbone="resnet19")
+    with pytest.raises(ConfigError, match=r"model dadl alpha: .*greater than or equal to 0"):
+        models.build_model("dadl", alpha=-1)
+
+
+def test_model_defaults_are_its_constructor_defaults():
+    schema = models.hyperparameters("dadl")
+    assert schema().model_dump() == {"backbone": "resnet18", "pretrained": False, "sigma": (1.0, 2.0, 0.5), "alpha": 2.0, "beta": 1.0}
+    exp = experiment("x", "dadl", alpha=3.0)
+    assert exp.hparams.alpha == 3.0 and exp.hparams.beta == 1.0 and exp.input_size == (32, 32)
 
 
 # every registered model but the Bernoulli heatmap, which tests/test_bernoulli.py trains
 @pytest.mark.parametrize("name", [m for m in models.available() if m != "bernoulli"])
 def test_loss_goes_down_on_a_fixed_batch(name):
     torch.manual_seed(0)
-    model = models.build_model(experiment_config(params_with(name, name), name))
+    model = build(name)
     images = torch.rand(8, 3, 32, 32)
     targets = {"ypr": torch.tensor(np.random.default_rng(0).uniform(-60, 60, (8, 3)), dtype=torch.float32),
                "centre": torch.full((8, 2), 16.0)}
@@ -75,7 +80,7 @@ def test_loss_goes_down_on_a_fixed_batch(name):
 
 def test_dadl_family_loss_terms():
     def parts(name, **extra):
-        model = models.build_model(experiment_config(params_with(name, name, **extra), name))
+        model = build(name, **extra)
         return set(model.loss(model(torch.rand(2, 3, 32, 32)), {"ypr": torch.zeros(2, 3)})[1])
 
     assert parts("dadl") == {"ce", "mse", "kl"}
@@ -83,13 +88,15 @@ def test_dadl_family_loss_terms():
     assert parts("hard_label") == {"ce"}
     assert parts("hopenet") == {"ce", "mse"}
     assert parts("regression") == {"mse"}
-    with pytest.raises(ConfigError, match="gsoft takes one shared sigma"):
+    with pytest.raises(ConfigError, match=r"experiments\.gsoft\.sigma: Input should be a valid number"):
         parts("gsoft", sigma=[1, 2, 3])
+    with pytest.raises(ConfigError, match="sigma 'asymmetry' has not been replaced"):
+        parts("dadl", sigma="asymmetry")  # resolved without the asymmetry fit
 
 
 def test_gram_schmidt_gives_rotations_and_euler_round_trips():
     from models.sixdrepnet import geodesic, gram_schmidt
-    from pipeline import angles
+    from pipeline.core import angles
 
     r = gram_schmidt(torch.randn(100, 6, dtype=torch.float64))
     eye = torch.eye(3, dtype=torch.float64).expand(100, 3, 3)

@@ -1,69 +1,23 @@
-"""End to end: `dvc repro` on a tiny setting in a copy of the repository, then the promises
-of the pipeline: outputs, MLflow runs, a no-op second run, resume after a crash, and one-line
-errors for bad params."""
+"""End to end: `dvc repro` on a tiny setting in a copy of the repository (conftest.tiny_repro),
+then the promises of the pipeline, each test on its own copy: outputs, MLflow runs, a no-op
+second run, stages that re-run exactly when their code or values change, resume after a crash,
+and one-line errors for bad params."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.real_data import REAL_AFLW2000, needs_real_aflw2000
+from tests.support import REAL_AFLW2000, ROOT, TINY, copy_project, needs_real_aflw2000, read_params, run, write_params
 
-ROOT = Path(__file__).resolve().parents[1]
-TOP_SKIP = {".git", ".venv", "data", "results", "cache", "mlflow.db", "mlartifacts", "mlruns", "dvc.lock", ".pytest_cache"}
-TINY = {
-    "data": {"synthetic": {"image_size": 64, "train_per_subset": 6, "test_images": 12, "biwi_sequences": 2, "biwi_frames": 5, "biwi_size": [160, 120]}},
-    "crop": {"store_size": 36},
-    "train": {"input_size": 32, "epochs": 2, "batch_size": 16, "lr_milestones": [1], "val_fraction": 0.2},
-    "asymmetry": {"experiment": {"epochs": 1, "input_size": 32}, "centre_images": 5, "bin_width": 8, "tolerance": 90, "max_offset": 90},
-}
+pytestmark = pytest.mark.slow
 
 
-def merge(base: dict, extra: dict) -> dict:
-    for k, v in extra.items():
-        base[k] = merge(base.get(k, {}), v) if isinstance(v, dict) else v
-    return base
-
-
-def run(cwd: Path, *cmd, check=True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def copy_project(dst: Path, params_extra: dict) -> Path:
-    def ignore(folder, names):
-        top = Path(folder) == ROOT
-        return [n for n in names if (top and n in TOP_SKIP) or n == "__pycache__" or n.startswith(".staging")]
-
-    shutil.copytree(ROOT, dst, ignore=ignore)
-    for generated in ("report.md", "report.pdf", "figures"):
-        target = dst / "reports" / generated
-        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
-    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), params_extra)
-    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(dst, "git", "init", "-q")
-    return dst
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    proj = copy_project(tmp_path_factory.mktemp("e2e") / "proj", TINY)
-    first = run(proj, "dvc", "repro")
-    return proj, first
-
-
-def test_repro_writes_every_output(project):
-    proj, _ = project
+def test_repro_writes_every_output(tiny_repro):
+    proj, _ = tiny_repro
     for rel in ("results/dadl/model.pt", "results/dadl/train_log.csv", "results/dadl/predictions/aflw2000.csv",
                 "results/dadl/predictions/biwi.csv", "results/dadl/robustness.json", "results/baseline/metrics.json",
                 "reports/report.md", "reports/report.pdf", "reports/figures/gradcam_aflw2000.png"):
@@ -80,14 +34,14 @@ def test_repro_writes_every_output(project):
     assert metrics["aflw2000"]["run_id"] in report and "predict the training mean pose" in report
 
 
-def test_second_repro_does_nothing(project):
-    proj, _ = project
+def test_second_repro_does_nothing(tiny_project):
+    proj = tiny_project
     again = run(proj, "dvc", "repro")
     assert "Running stage" not in again.stdout, again.stdout
 
 
-def test_report_is_stale_when_a_result_it_reads_changes(project):
-    proj, _ = project
+def test_report_is_stale_when_a_result_it_reads_changes(tiny_project):
+    proj = tiny_project
     sweep = proj / "results/sweeps/alpha_beta/results.csv"  # written by a sweep, outside any DVC stage
     sweep.parent.mkdir(parents=True)
     sweep.write_text("number,state,alpha,beta,val_mae,epochs,train_run_id\n0,COMPLETE,1,1,5.0,1,t0\n")
@@ -98,8 +52,8 @@ def test_report_is_stale_when_a_result_it_reads_changes(project):
     assert "up to date" in run(proj, "dvc", "status", "report").stdout
 
 
-def test_mlflow_holds_train_and_evaluate_runs(project):
-    proj, _ = project
+def test_mlflow_holds_train_and_evaluate_runs(tiny_repro):
+    proj, _ = tiny_repro
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{proj / 'mlflow.db'}")
@@ -108,7 +62,7 @@ def test_mlflow_holds_train_and_evaluate_runs(project):
     runs = {(r.data.tags["stage"], r.data.tags.get("experiment")): r for r in client.search_runs([exp.experiment_id])}
     assert {("train", "dadl"), ("evaluate", "dadl"), ("train", "bernoulli_at_nbg"), ("train", "asymmetry"), ("asymmetry", None)} <= set(runs)
     train, evaluate = runs["train", "dadl"], runs["evaluate", "dadl"]
-    assert train.data.params["model"] == "dadl" and train.data.params["backbone"] == "resnet18"
+    assert train.data.params["model"] == "dadl" and train.data.params["backbone"] == "resnet18" and train.data.params["input_size"] == "[32, 32]"
     assert "val_mae" in train.data.metrics and "data_fingerprint" in train.data.tags and "git_commit" in train.data.tags
     assert len(client.get_metric_history(train.info.run_id, "train_loss")) == TINY["train"]["epochs"]
     assert sorted(a.path for a in client.list_artifacts(train.info.run_id)) == ["model.pt", "split.json", "train_log.csv"]
@@ -116,14 +70,15 @@ def test_mlflow_holds_train_and_evaluate_runs(project):
     assert "aflw2000_mae" in evaluate.data.metrics and "biwi_mae" in evaluate.data.metrics
 
 
-def test_training_resumes_after_a_crash(project, tmp_path):
-    proj, _ = project
+def test_training_resumes_after_a_crash(tiny_project):
+    proj = tiny_project
     driver = (
         "import sys\n"
-        "from pipeline.params import experiment_config, load_params\n"
-        "from pipeline.training import train_experiment\n"
-        "from pipeline.paths import experiment_dir\n"
-        "cfg = experiment_config(load_params(), 'dadl'); cfg['seed'] = 7\n"
+        "from pipeline.config.experiment import resolve_experiment\n"
+        "from pipeline.config.params import load_params\n"
+        "from pipeline.engine.training import train_experiment\n"
+        "from pipeline.core.paths import experiment_dir\n"
+        "cfg = resolve_experiment(load_params(), 'dadl', overrides={'seed': 7})\n"
         "def crash(epoch, mae):\n"
         "    if sys.argv[1] == 'crash' and epoch == 0: raise SystemExit(3)\n"
         "r = train_experiment(cfg, experiment_dir('resumed'), progress=False, on_epoch=crash)\n"
@@ -144,21 +99,17 @@ def test_training_resumes_after_a_crash(project, tmp_path):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("backbone", "resnet19", "unknown backbone 'resnet19'"),
-    ("model", "vit", "unknown model 'vit'"),
+    ("backbone", "resnet19", "params.yaml experiments.broken.backbone: Input should be 'resnet18'"),
+    ("model", "vit", "params.yaml experiments.broken.model: unknown model 'vit'"),
 ])
-def test_bad_params_fail_in_one_line_without_output(project, key, value, message):
-    proj, _ = project
-    params = yaml.safe_load((proj / "params.yaml").read_text())
+def test_bad_params_fail_in_one_line_without_output(tiny_project, key, value, message):
+    proj = tiny_project
+    params = read_params(proj)
     params["experiments"]["broken"] = {**params["experiments"]["dadl"], key: value}
-    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        proc = run(proj, sys.executable, "-m", "pipeline.train", "broken", check=False)
-    finally:
-        del params["experiments"]["broken"]
-        (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(proj, params)
+    proc = run(proj, sys.executable, "-m", "pipeline.configure", "broken", check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and message in proc.stderr, proc.stderr
     assert not (proj / "results/broken").exists()
 
 
@@ -174,19 +125,20 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
 @needs_real_aflw2000
-def test_evaluate_command_on_the_real_aflw2000_folder(project, tmp_path):
+def test_evaluate_command_on_the_real_aflw2000_folder(tiny_project, tmp_path):
     """The documented command scores a checkpoint from `dvc repro` on real files, keeps exactly
     the samples within +-99 degrees, and its crops contain the faces (contact sheet kept in
     tests/artifacts/ to look at)."""
     import numpy as np
     import scipy.io
 
-    from pipeline import readers
-    from pipeline.crop import crop_dataset
-    from pipeline.figures import contact_sheet
-    from pipeline.store import load_store
+    from pipeline.config.params import Crop
+    from pipeline.data import readers
+    from pipeline.data.cropping import crop_dataset
+    from pipeline.data.store import load_store
+    from pipeline.reporting.figures import contact_sheet
 
-    proj, _ = project
+    proj = tiny_project
     out = tmp_path / "real.json"
     run(proj, sys.executable, "-m", "pipeline.evaluate", "--checkpoint", "results/dadl/model.pt",
         "--dataset", "aflw2000", "--root", str(REAL_AFLW2000), "--out", str(out))
@@ -196,8 +148,8 @@ def test_evaluate_command_on_the_real_aflw2000_folder(project, tmp_path):
     assert result["n"] == kept and result["n_filtered"] == len(mats) - kept
     assert {"yaw", "pitch", "roll", "mae"} <= set(result) and out.with_suffix(".csv").is_file()
 
-    cfg = yaml.safe_load((proj / "params.yaml").read_text())["crop"]
-    crop_dataset("aflw2000", REAL_AFLW2000, "real", {**cfg, "store_size": 96}, tmp_path / "crops", workers=1)
+    cfg = Crop.model_validate({**read_params(proj)["crop"], "store_size": 96})
+    crop_dataset("aflw2000", REAL_AFLW2000, "real", cfg, tmp_path / "crops", workers=1)
     store = load_store(tmp_path / "crops" / "aflw2000")
     picks = np.linspace(0, len(store) - 1, 32).astype(int)
     captions = [f"{store.labels.sample_id[i]}\n{store.ypr[i, 0]:.0f} {store.ypr[i, 1]:.0f} {store.ypr[i, 2]:.0f}" for i in picks]
@@ -206,12 +158,13 @@ def test_evaluate_command_on_the_real_aflw2000_folder(project, tmp_path):
     assert readers.read_aflw2000(REAL_AFLW2000).n_read == len(mats)
 
 
-def test_bernoulli_with_background_trains_on_whole_frames(project):
+def test_bernoulli_with_background_trains_on_whole_frames(tiny_project):
     """The Bernoulli "BG" mode reads the biwi_frames store (whole frames, 128 x 96)."""
-    proj, _ = project
-    params = yaml.safe_load((proj / "params.yaml").read_text())
+    proj = tiny_project
+    params = read_params(proj)
     params["experiments"]["bernoulli_at_bg"]["epochs"] = 1
-    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(proj, params)
+    run(proj, sys.executable, "-m", "pipeline.configure", "bernoulli_at_bg")
     run(proj, sys.executable, "-m", "pipeline.train", "bernoulli_at_bg")
     run(proj, sys.executable, "-m", "pipeline.evaluate", "bernoulli_at_bg")
     m = json.loads((proj / "results/bernoulli_at_bg/metrics.json").read_text())["biwi_frames"]
@@ -219,15 +172,15 @@ def test_bernoulli_with_background_trains_on_whole_frames(project):
     assert frames["store_size"] == [128, 96] and 0 < m["n"] < frames["n"] and m["split"]["test"]
 
 
-def test_protocol_p2_trains_and_tests_on_disjoint_biwi_sequences(project):
-    """Runs last: switches the tiny project to BIWI 70/30 and reproduces."""
+def test_protocol_p2_trains_and_tests_on_disjoint_biwi_sequences(tiny_project):
+    """Switches the tiny project to BIWI 70/30 and reproduces."""
     import pandas as pd
 
-    proj, _ = project
-    params = yaml.safe_load((proj / "params.yaml").read_text())
+    proj = tiny_project
+    params = read_params(proj)
     params["train"]["protocol"] = "p2"
     params["run"] = ["dadl"]  # one model is enough here, and keeps the suite short
-    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(proj, params)
     out = run(proj, "dvc", "repro").stdout
     assert "Running stage 'crop'" not in out and "Running stage 'train@dadl'" in out
     metrics = json.loads((proj / "results/dadl/metrics.json").read_text())
@@ -240,19 +193,19 @@ def test_protocol_p2_trains_and_tests_on_disjoint_biwi_sequences(project):
     assert baseline["p2"]["biwi"]["n"] == metrics["biwi"]["n"]
 
 
-def test_torchrun_two_cpu_processes_write_one_checkpoint_and_one_run(project):
+def test_torchrun_two_cpu_processes_write_one_checkpoint_and_one_run(tiny_project):
     """DistributedDataParallel on CPU (gloo): both ranks train, only rank 0 logs and saves."""
     import mlflow
 
-    proj, _ = project
-    params = yaml.safe_load((proj / "params.yaml").read_text())
+    proj = tiny_project
+    params = read_params(proj)
     params["experiments"]["ddp"] = {**params["experiments"]["dadl"], "epochs": 1}
-    params["train"]["protocol"] = "p1"
-    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(proj, params)
+    run(proj, sys.executable, "-m", "pipeline.configure", "ddp")
     torchrun = Path(sys.executable).parent / "torchrun"
     proc = run(proj, str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "pipeline.train", "ddp")
     assert proc.stdout.count("ddp: trained") == 1
-    assert sorted(p.name for p in (proj / "results/ddp").iterdir()) == ["model.pt", "train_log.csv"]
+    assert sorted(p.name for p in (proj / "results/ddp").iterdir()) == ["config.json", "model.pt", "train_log.csv"]
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{proj / 'mlflow.db'}")
     exp = client.get_experiment_by_name("head-pose")
     runs = client.search_runs([exp.experiment_id], filter_string="tags.experiment = 'ddp'")

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-from pipeline import angles, readers
-from pipeline.calibration import project
-from pipeline.errors import DataError
+from pipeline.core import angles
+from pipeline.data import readers
+from pipeline.data.calibration import project
+from pipeline.core.errors import DataError
 from tests.formats import CAL, write_biwi_frame, write_mat_sample, write_pose_txt
 
 
@@ -102,4 +103,11 @@ def test_pose_txt_writer_matches_biwi_layout(tmp_path):
     write_pose_txt(tmp_path / "p.txt", np.eye(3), [1, 2, 3])
     lines = (tmp_path / "p.txt").read_text().splitlines()
     assert len(lines) == 5 and lines[3] == "" and lines[4].split() == ["1.000000", "2.000000", "3.000000"]
-    assert scipy.io  # the .mat fixtures above are written with scipy.io.savemat, as 3DDFA's files are
+
+
+def test_mat_fixture_has_3ddfas_layout(tmp_path):
+    """The .mat fixtures above are written as 3DDFA's files are: Pose_Para 1 x 7 (pitch, yaw, roll
+    in radians first), pt2d 2 x N."""
+    mat = scipy.io.loadmat(write_mat_sample(tmp_path, "image00001", [30, -10, 5]))
+    assert mat["Pose_Para"].shape == (1, 7) and mat["pt2d"].shape == (2, 4)
+    np.testing.assert_allclose(np.degrees(mat["Pose_Para"][0, :3]), [-10, 30, 5])

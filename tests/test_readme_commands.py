@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from dvc.utils.hydra import apply_overrides
 
-from pipeline.params import experiment_config, load_params
+from pipeline.config.experiment import resolve_experiment
+from pipeline.config.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,6 +42,6 @@ def test_readme_override_applies_to_params(command, tmp_path):
     params_file = tmp_path / "params.yaml"
     shutil.copy(ROOT / "params.yaml", params_file)
     apply_overrides(str(params_file), overrides(command))  # raises on a key path DVC cannot set
-    params = load_params(params_file)
-    for name in params["run"]:
-        experiment_config(params, name)  # raises on unknown keys or protocols
+    params = load_params(params_file)  # raises on a value of the wrong type or out of range
+    for name in params.run:
+        resolve_experiment(params, name)  # raises on unknown keys or protocols

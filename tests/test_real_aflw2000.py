@@ -6,10 +6,11 @@ import pytest
 import scipy.io
 from scipy.stats import spearmanr
 
-from pipeline import angles, readers
+from pipeline.core import angles
+from pipeline.data import readers
 
-from tests.real_data import REAL_AFLW2000 as REAL
-from tests.real_data import needs_real_aflw2000 as needs_real
+from tests.support import REAL_AFLW2000 as REAL
+from tests.support import needs_real_aflw2000 as needs_real
 
 
 @needs_real
@@ -24,7 +25,7 @@ def test_reader_keeps_exactly_the_samples_within_99_degrees():
 
 @needs_real
 def test_visual_convention_matches_real_labels():
-    """pipeline.angles' convention, measured on the fitted 68 landmarks of real images:
+    """pipeline.core.angles' convention, measured on the fitted 68 landmarks of real images:
     positive yaw moves the nose to the image's left, positive pitch moves it up towards the
     eyes, positive roll turns the eye line clockwise (image y points down)."""
     rows = []

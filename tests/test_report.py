@@ -12,11 +12,14 @@ import torch
 import yaml
 from PIL import Image
 
-from pipeline import report, robustness
-from pipeline.params import load_params
-from pipeline.store import write_store
+from pipeline.analysis import robustness
+from pipeline.config.params import load_params
+from pipeline.data.store import write_store
+from pipeline.reporting import paper as report_paper, tables as report_tables
+from pipeline.reporting.build import load_layout, write_report
 
-PAPER = yaml.safe_load(report.PAPER_VALUES.read_text())
+PAPER = yaml.safe_load(report_paper.PAPER_VALUES.read_text())
+fmt_paper, percent = report_paper.fmt_paper, report_tables.percent
 
 
 def metrics(seed: float, n: int = 40, **extra) -> dict:
@@ -75,7 +78,7 @@ def built(tmp_path_factory):
         pred[f"err_{a}"] = (pred[f"pred_{a}"] - pred[f"true_{a}"]).abs()
     (results / "dadl" / "predictions").mkdir(parents=True)
     pred.to_csv(results / "dadl" / "predictions" / "aflw2000.csv", index=False)
-    doc = report.write_report(load_params(), out, results, crops)
+    doc = write_report(load_params(), out, results, crops)
     return doc, out
 
 
@@ -95,11 +98,11 @@ def test_paper_rows_carry_the_papers_values_and_are_labelled_as_the_papers(built
         for method, values in PAPER[key]["rows"].items():
             row = cells(table, method)
             shown = [values[i] for i in order] if order else values  # Table II is printed pitch, yaw, roll, MAE
-            assert row[:4] == [report.fmt_paper(v) for v in shown], (key, method)
+            assert row[:4] == [fmt_paper(v) for v in shown], (key, method)
             assert row[4].startswith("paper: ") and PAPER[key]["label"] in row[4]
             assert table.kinds[table.rows.index(table.row(method))] == "paper"
     t4 = tables["dadl_table4"]
-    assert cells(t4, "ResNet50")[:8] == [report.fmt_paper(v) for v in PAPER["dadl_table4"]["rows"]["ResNet50"]]
+    assert cells(t4, "ResNet50")[:8] == [fmt_paper(v) for v in PAPER["dadl_table4"]["rows"]["ResNet50"]]
     assert cells(tables["dadl_table5"], "GSoft-label")[:2] == ["5.08", "4.94"]
     # no paper value is shown as the harness's: every row whose Source is not a paper's is read from a file
     for table in tables.values():
@@ -143,7 +146,7 @@ def test_rows_not_run_say_so_and_give_the_command(built):
     robust = tables["bernoulli_fig10"]
     assert robust.row(harness_label(robust, "bernoulli_nbg"))[-1] == "dvc exp run -S 'run=[bernoulli_nbg]'"
     shown = " ".join(" ".join(r) for t in tables.values() for r in t.rows) + " ".join(b.text for b in doc.blocks if hasattr(b, "text"))
-    for name in load_params()["experiments"]:  # never silently missing
+    for name in load_params().experiments:  # never silently missing
         assert name in shown, name
 
 
@@ -163,16 +166,16 @@ def test_sweep_robustness_asymmetry_criteria_and_data_tables(built):
     row = gamma.row(harness_label(gamma, "bernoulli_at_nbg"))
     assert row[1:6] == ["4", "13.00", "14.00", "15.00", "14.00"]
     share = dict(zip(criteria(3)["criterion_2"]["thresholds"], criteria(3)["criterion_2"]["share"]))
-    assert row[6:8] == [report.percent(share[3.0]), report.percent(share[5.0])]
+    assert row[6:8] == [percent(share[3.0]), percent(share[5.0])]
     data = tables["data"]
     assert data.row("aflw2000")[1:5] == ["synthetic (built-in renderer)", "15", "12", "3"]
     assert data.row("300w_lp")[1] == "real, see [1]" and "/data/300W_LP" in data.note
 
 
 def test_computed_notes_on_the_papers_numbers():
-    notes = " ".join(report.paper_notes(PAPER, "dadl_table2"))
+    notes = " ".join(report_paper.paper_notes(PAPER, "dadl_table2"))
     assert "FAN" in notes and "WHENet" in notes and "HopeNet (alpha=2)" in notes and "Dlib" not in notes
-    cross = " ".join(report.paper_notes(PAPER, "bernoulli_table2"))
+    cross = " ".join(report_paper.paper_notes(PAPER, "bernoulli_table2"))
     assert "VGG16+RNN (RGB+Time)" in cross and "Martin (RGB+Depth)" in cross and "SSR-Net-MD:" not in cross
 
 
@@ -190,13 +193,22 @@ def test_markdown_pdf_and_figures_are_written(built):
 
 def test_perturbations_shift_with_zero_fill_and_occlude_a_share():
     images = torch.ones(64, 3, 40, 40)
-    moved = robustness.translate(np.random.default_rng(0))(images)
+    moved = robustness.translate(np.random.default_rng(0), 0.10)(images)
     assert moved.shape == images.shape and moved.min() == 0 and moved.mean() < 1
     blank = 1 - moved.mean(dim=(1, 2, 3))  # zero-filled border share, at most 2 x 10% of a side
     assert float(blank.max()) <= 1 - 0.9 * 0.9 + 1e-6
-    covered = 1 - robustness.occlude(np.random.default_rng(0))(images).mean(dim=(1, 2, 3))
+    covered = 1 - robustness.occlude(np.random.default_rng(0), (0.10, 0.25))(images).mean(dim=(1, 2, 3))
     assert 0.08 <= float(covered.min()) and float(covered.max()) <= 0.27
-    again = robustness.occlude(np.random.default_rng(0))(images)
-    assert torch.equal(again, robustness.occlude(np.random.default_rng(0))(images))  # seeded: repeatable
+    again = robustness.occlude(np.random.default_rng(0), (0.10, 0.25))(images)
+    assert torch.equal(again, robustness.occlude(np.random.default_rng(0), (0.10, 0.25))(images))  # seeded: repeatable
     summary = robustness.summarise([{"yaw": 1, "pitch": 1, "roll": 1, "mae": 1.0}, {"yaw": 3, "pitch": 3, "roll": 3, "mae": 3.0}])
     assert summary["mean"]["mae"] == 2.0 and summary["std"]["mae"] == pytest.approx(np.std([1.0, 3.0], ddof=1))
+
+
+def test_layout_names_only_experiments_params_defines():
+    """Which experiment fills which paper row is data (layout.yaml): a rename in params.yaml that
+    the layout does not follow fails here instead of moving a row silently."""
+    defined = set(load_params().experiments)
+    layout = load_layout()
+    named = {n for key, names in layout.items() if key != "additions" for n in names} | set(layout["additions"])
+    assert named <= defined, sorted(named - defined)

@@ -1,4 +1,4 @@
-"""The procedural renderer (pipeline.synthetic): layouts, labels, conventions, determinism."""
+"""The procedural renderer (pipeline.sources.synthetic): layouts, labels, conventions, determinism."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,12 +9,14 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from pipeline import synthetic
-from pipeline.angles import biwi_euler, flip_pose, pose_para_to_ypr, rotation_matrix
-from pipeline.calibration import project, read_cal
-from pipeline.synthetic import head as H, scene
+from pipeline.sources import synthetic
+from pipeline.core.angles import biwi_euler, flip_pose, pose_para_to_ypr, rotation_matrix
+from pipeline.data.calibration import project, read_cal
+from pipeline.sources.synthetic import head as H, scene
+from tests.support import repo_params
 
-TINY = dict(image_size=64, train_per_subset=2, test_images=4, biwi_sequences=2, biwi_frames=3, biwi_size=[160, 120])
+TINY = {**repo_params()["data"]["synthetic"], "image_size": 64, "train_per_subset": 2, "test_images": 4, "biwi_sequences": 2,
+        "biwi_frames": 3, "biwi_size": [160, 120]}
 
 
 def _files(root: Path) -> dict:

@@ -1,0 +1,229 @@
+"""params.yaml, read and checked once: every section is a frozen, typed object.
+
+    params = load_params()            # Params; a bad value stops here with one line naming its key
+    params.crop.store_size            # an int >= 8
+    params.train.input_size           # (width, height), whether params.yaml gives 64 or [64, 48]
+
+Each section lists every key it takes; an unknown key, a value of the wrong type or out of range
+is refused with `params.yaml <section>.<key>: <what is wrong>, got <value>`. The values live in
+params.yaml only (no defaults here), so a DVC stage that lists a section under `params:` sees
+every value it reads. Experiments are resolved from these sections by pipeline.config.experiment.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.core.errors import ConfigError
+from pipeline.core.fields import Count, NonNegativeFloat, NotBool, PositiveFloat, PositiveInt, Share
+from pipeline.core.paths import PARAMS
+
+DATASETS = ("300w_lp", "aflw2000", "biwi", "biwi_npz")  # what data.sources can name
+STORES = (*DATASETS, "biwi_frames")  # crop stores a protocol can train or test on (biwi_frames: BIWI whole frames)
+Dataset = Literal["300w_lp", "aflw2000", "biwi", "biwi_npz"]
+Store = Literal["300w_lp", "aflw2000", "biwi", "biwi_npz", "biwi_frames"]
+
+
+
+
+def _side_pair(value):
+    """64 -> (64, 64); [w, h] stays: one side for square inputs, or [width, height]."""
+    return (value, value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+Size = Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(_side_pair)]  # (width, height) in pixels
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Synthetic(Section):
+    """The built-in renderer (pipeline.sources.synthetic)."""
+
+    seed: Count
+    image_size: Annotated[int, Field(ge=32), NotBool]
+    train_per_subset: PositiveInt
+    test_images: PositiveInt
+    biwi_sequences: PositiveInt
+    biwi_frames: PositiveInt
+    biwi_size: tuple[Annotated[int, Field(ge=32), NotBool], Annotated[int, Field(ge=32), NotBool]]
+    label_noise: NonNegativeFloat
+
+
+class Data(Section):
+    sources: dict[Dataset, str | None]
+    sha256: dict[Dataset, str]
+    synthetic: Synthetic
+
+    @model_validator(mode="after")
+    def _sources(self):
+        if self.sources.get("biwi_npz") == "synthetic":
+            raise ValueError("sources.biwi_npz: the built-in renderer writes raw BIWI (biwi), not FSA-Net's .npz; give a path or null")
+        if not any(v is not None for v in self.sources.values()):
+            raise ValueError("sources: every dataset is null; set at least one (e.g. 300w_lp: synthetic)")
+        return self
+
+    def used(self) -> dict[str, str]:
+        return {k: v for k, v in self.sources.items() if v is not None}
+
+
+class Crop(Section):
+    rule: Literal["hopenet", "fsanet"]
+    train_k: tuple[NonNegativeFloat, NonNegativeFloat]
+    test_k: NonNegativeFloat
+    biwi_box_mm: PositiveFloat
+    store_size: Annotated[int, Field(ge=8), NotBool]
+    frame_size: tuple[Annotated[int, Field(ge=8), NotBool], Annotated[int, Field(ge=8), NotBool]] | None
+    seed: Count
+
+    @model_validator(mode="after")
+    def _k_range(self):
+        if not self.train_k[0] <= self.train_k[1]:
+            raise ValueError(f"train_k: give [low, high] with low <= high, got {list(self.train_k)}")
+        return self
+
+
+class SplitFiles(Section):
+    train: list[str] = Field(min_length=1)
+    test: list[str] = Field(min_length=1)
+
+
+class ProtocolSpec(Section):
+    """What trains on what (pipeline.data.protocols): a training store, test stores, and for a
+    protocol within one dataset how it is split."""
+
+    train: Store
+    test: list[Store] = Field(min_length=1)
+    split: tuple[PositiveInt, PositiveInt] | None = None  # sequences for training / testing
+    split_files: SplitFiles | None = None  # files already split (FSA-Net's BIWI_train / BIWI_test)
+
+    @model_validator(mode="after")
+    def _split(self):
+        if self.train in self.test and self.split is None and self.split_files is None:
+            raise ValueError(f"test: includes the training dataset {self.train} without a split; add split: [train, test] sequences")
+        return self
+
+
+class Protocol(ProtocolSpec):
+    """A protocol with its name, as an experiment carries it."""
+
+    name: str
+
+
+class Schedule(Section):
+    """How one experiment trains: every key of params.yaml `train` but the protocol. An
+    experiment overrides any of them."""
+
+    split_by: Literal["sequence", "person"]
+    split_seed: Count
+    input_size: Size
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    optimizer: Literal["adam", "sgd"]
+    lr: PositiveFloat
+    momentum: NonNegativeFloat
+    weight_decay: NonNegativeFloat
+    lr_milestones: tuple[PositiveInt, ...]
+    lr_gamma: PositiveFloat
+    val_fraction: Share
+    seed: Count
+
+
+class Train(Schedule):
+    protocol: str
+
+
+class Asymmetry(Section):
+    experiment: dict[str, Any]  # the LeNet experiment, resolved like any other (pipeline.config.experiment)
+    centre_images: PositiveInt
+    bin_width: PositiveFloat
+    tolerance: NonNegativeFloat
+    max_offset: PositiveFloat
+    mean_sigma: PositiveFloat
+
+
+class Robustness(Section):
+    repeats: PositiveInt
+    shift: Annotated[float, Field(gt=0, lt=0.5)]
+    occluded_area: tuple[Annotated[float, Field(gt=0, lt=1)], Annotated[float, Field(gt=0, lt=1)]]
+
+    @model_validator(mode="after")
+    def _area(self):
+        if self.occluded_area[0] > self.occluded_area[1]:
+            raise ValueError(f"occluded_area: give [low, high] with low <= high, got {list(self.occluded_area)}")
+        return self
+
+
+class Params(Section):
+    data: Data
+    crop: Crop
+    protocols: dict[str, ProtocolSpec] = Field(min_length=1)
+    train: Train
+    run: list[str]
+    experiments: dict[str, dict[str, Any]]
+    asymmetry: Asymmetry
+    robustness: Robustness
+    sweeps: dict[str, dict[str, Any]]  # read and checked by the sweeps (sweeps/spec.py)
+
+    @model_validator(mode="after")
+    def _references(self):
+        if self.train.protocol not in self.protocols:
+            raise ValueError(f"train.protocol: {self.train.protocol!r} is not under protocols (known: {', '.join(self.protocols)})")
+        for name in self.run:
+            if name not in self.experiments:
+                raise ValueError(f"run: {name!r} is not under experiments (known: {', '.join(self.experiments)})")
+        for name, spec in self.experiments.items():
+            if not isinstance(spec, dict) or not isinstance(spec.get("model"), str):
+                raise ValueError(f"experiments.{name}: give a mapping with at least 'model'")
+            if "protocol" in spec and spec["protocol"] not in self.protocols:
+                raise ValueError(f"experiments.{name}.protocol: {spec['protocol']!r} is not under protocols (known: {', '.join(self.protocols)})")
+        return self
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content; a syntax error is one line with its line and column."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found; run from the repository root")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path.name}: not valid YAML{where}: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name}: not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
+def load_params(path: Path = PARAMS) -> Params:
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{Path(path).name}: expected a mapping of sections at the top level; restore it from git (git checkout params.yaml)")
+    return validated(Params, raw, Path(path).name)
+
+
+def validated(schema: type[BaseModel], values: Any, where: str, prefix: tuple = ()):
+    """schema(values), or the first problem as one ConfigError line `<where> <key path>: ...`."""
+    try:
+        return schema.model_validate(values)
+    except ValidationError as exc:
+        raise config_error(exc, where, prefix) from None
+
+
+def config_error(exc: ValidationError, where: str, prefix: tuple = ()) -> ConfigError:
+    first = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in (*prefix, *first["loc"]) if str(p) != "[key]" and not str(p).startswith(("function-", "tuple[", "list["))]
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "missing":
+        return ConfigError(f"{where} {'.'.join(loc)}: missing; add it (see params.yaml in git for every key)")
+    if first["type"] == "extra_forbidden":
+        return ConfigError(f"{where} {'.'.join(loc)}: unknown key; remove it or fix its spelling")
+    if first["type"] == "value_error" and message.split(" ")[0].endswith(":"):  # our checks name their key first
+        return ConfigError(f"{where} {'.'.join([*loc, message])}")
+    shown = first.get("input")
+    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    return ConfigError(f"{where} {'.'.join(loc)}: {message}, got {shown!r}{more}")

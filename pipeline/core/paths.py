@@ -1,0 +1,31 @@
+"""Where things live. Stages take these paths; nothing else hard-codes them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = ROOT / "params.yaml"
+RAW = ROOT / "data" / "raw"
+CROPS = ROOT / "data" / "crops"
+RESULTS = ROOT / "results"
+REPORTS = ROOT / "reports"
+CACHE = ROOT / "cache"  # resume states and other scratch that DVC must not delete
+ASYMMETRY_FIT = RESULTS / "asymmetry" / "fit.json"  # the asymmetry stage's per-angle sigmas
+
+
+def project_root() -> Path:
+    """The user's repository, also when DVC runs us in a temporary copy under .dvc/tmp/exps/."""
+    parts = ROOT.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return ROOT
+
+
+def experiment_dir(name: str) -> Path:
+    return RESULTS / name
+
+
+def experiment_config_file(name: str) -> Path:
+    """results/<name>/config.json: the experiment resolved by the configure stage, read by train."""
+    return RESULTS / name / "config.json"

@@ -1,0 +1,84 @@
+"""Running a model over a crop store, and checkpoints: saved with the experiment that built
+them, loaded back into a model by that experiment alone."""
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models.registry import build_model
+from pipeline.config.experiment import Experiment, load_experiment
+from pipeline.core.atomic import atomic_file
+from pipeline.core.errors import DataError, HarnessError
+from pipeline.data.batches import batches, make_batch
+from pipeline.data.store import Store
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@torch.no_grad()
+def predict(model, store: Store, idx, size: tuple[int, int], batch_size: int = 128, progress: str | None = None,
+            perturb=None) -> np.ndarray:
+    """(yaw, pitch, roll) predictions in degrees for store samples `idx` (centre crops of `size`,
+    width x height). `perturb`, if given, maps each batch of images (N x 3 x h x w in [0, 1]) to
+    the images the model sees."""
+    idx = np.asarray(idx)
+    model.eval()
+    dev = next(model.parameters()).device
+    out = []
+    chunks = list(batches(len(idx), batch_size))
+    for b in tqdm(chunks, desc=progress, unit="batch", disable=progress is None, leave=False):
+        images, _ = make_batch(store, idx[b], size)
+        if perturb is not None:
+            images = perturb(images)
+        out.append(model.predict(model(images.to(dev))).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 3))
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a model.pt holds besides the weights."""
+
+    path: Path
+    experiment: Experiment
+    split: dict | None  # the train/test split of a within-dataset protocol
+    train_run_id: str
+    data_fingerprint: str
+    epochs: int
+
+
+def save_checkpoint(path: Path, exp: Experiment, model: torch.nn.Module, **info) -> None:
+    """model.pt: the weights, the experiment that built them (a plain dict) and `info`
+    (split, train_run_id, data_fingerprint, epochs); written atomically."""
+    with atomic_file(path) as tmp:
+        torch.save({"config": exp.model_dump(mode="json"), "state_dict": model.state_dict(), **info}, tmp)
+
+
+def load_checkpoint(path: Path) -> tuple[torch.nn.Module, Checkpoint]:
+    """(model in eval mode on the device, checkpoint). Any file that is not a readable harness
+    checkpoint is one DataError line naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: checkpoint not found; train it first (dvc repro) or give the path of a model.pt")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, OSError, ValueError, TypeError, AttributeError, ImportError,
+            IndexError, KeyError, UnicodeDecodeError) as exc:  # torch.load reports damage in many ways
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else "empty or truncated file"
+        raise DataError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}: {reason}); retrain it or give another model.pt") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise DataError(f"{path}: not a harness checkpoint (no weights and configuration inside); retrain it")
+    exp = load_experiment(ckpt.get("config"), str(path))
+    try:
+        model = build_model(exp.model, exp.hparams)
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, HarnessError) as exc:
+        raise DataError(f"{path}: its weights do not fit its {exp.model} configuration ({str(exc).splitlines()[0][:160]}); retrain it") from None
+    info = Checkpoint(path, exp, ckpt.get("split"), ckpt.get("train_run_id", ""), ckpt.get("data_fingerprint", ""), int(ckpt.get("epochs", exp.epochs)))
+    return model.to(device()).eval(), info

@@ -1,0 +1,150 @@
+"""The one training loop, used by the train stage and by every sweep trial.
+
+It resumes from its last finished epoch after a crash: the state of each epoch is kept under
+cache/resume/, keyed by a hash of the configuration and of the training data, and the MLflow
+run of the interrupted attempt is continued rather than duplicated.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from models.registry import build_model
+from pipeline.core.metrics import criterion_1
+from pipeline.config.experiment import Experiment
+from pipeline.core.atomic import atomic_file
+from pipeline.core.errors import ConfigError, HarnessError
+from pipeline.core.paths import CACHE, CROPS
+from pipeline.data.batches import batches, make_batch, validation_mask
+from pipeline.data.protocols import draw_split, rows
+from pipeline.data.store import fingerprint, load_store
+from pipeline.engine import distributed, tracking
+from pipeline.engine.inference import predict, save_checkpoint
+
+
+def _optimizer(model, exp: Experiment):
+    if exp.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=exp.lr, weight_decay=exp.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=exp.lr, momentum=exp.momentum, weight_decay=exp.weight_decay)
+
+
+def _save(path: Path, obj) -> None:
+    with atomic_file(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def state_key(exp: Experiment, data_fingerprint: str) -> str:
+    blob = json.dumps({"config": exp.model_dump(mode="json"), "data": data_fingerprint}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_epoch=None, tags: dict | None = None,
+                     parent_run_id: str | None = None) -> dict:
+    """Train `exp` on its training store, write out_dir/model.pt and train_log.csv.
+
+    `on_epoch(epoch, val_mae)` is called after each epoch (sweeps report to Optuna there and may
+    raise to stop the trial). Returns the final validation metrics and the MLflow run id.
+    """
+    protocol = exp.protocol
+    store = load_store(CROPS / protocol.train)
+    data_fp = fingerprint(store.path)
+    size = exp.input_size
+    w, h = size
+    if w > store.images.shape[2] or h > store.images.shape[1]:
+        raise ConfigError(f"params.yaml experiments.{exp.name}: input_size {list(size)} exceeds the {protocol.train} store's "
+                          f"{store.images.shape[2]} x {store.images.shape[1]} px; raise crop.store_size (crop.frame_size for frames) or lower input_size")
+    split = draw_split(protocol, store.labels["sequence"], exp.split_seed, exp.split_by, store.meta.get("source", ""))
+    usable = rows(store.labels, protocol, split, protocol.train, "train")
+    val = validation_mask(store.labels["group"].iloc[usable].tolist(), exp.val_fraction, exp.seed)
+    train_idx, val_idx = usable[~val], usable[val]
+    if len(train_idx) == 0:
+        raise ConfigError(f"params.yaml: val_fraction {exp.val_fraction} leaves no training sample")
+
+    rank, world, dev = distributed.setup()
+    torch.manual_seed(exp.seed)
+    model = build_model(exp.model, exp.hparams).to(dev)
+    net = distributed.wrap(model, world, dev)
+    opt = _optimizer(model, exp)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(exp.lr_milestones), gamma=exp.lr_gamma)
+    resume_path = CACHE / "resume" / f"{exp.name}-{state_key(exp, data_fp)}.pt"
+    start, history, run_id = 0, [], None
+    if resume_path.is_file():
+        state = torch.load(resume_path, map_location=dev, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start, history, run_id = state["epoch"] + 1, state["history"], state["run_id"]
+        if rank == 0:
+            print(f"resuming {exp.name} after epoch {start} from {resume_path}")
+    progress = progress and rank == 0
+
+    run_tags = {"stage": "train", "experiment": exp.name, "model": exp.model, "data_fingerprint": data_fp, **(tags or {})}
+    if world > 1:
+        run_tags["world_size"] = world
+    with distributed.tracked_run(rank, f"train:{exp.name}", run_tags, run_id=run_id, parent_run_id=parent_run_id) as (mlflow, active):
+        run_id = active.info.run_id
+        if start == 0:
+            mlflow.log_params({**tracking.flat_params(exp.summary()), "n_train": len(train_idx), "n_val": len(val_idx)})
+            mlflow.log_dict({"protocol": protocol.name, "split": split, "split_seed": exp.split_seed}, "split.json")
+        for epoch in range(start, exp.epochs):
+            t0 = time.time()
+            rng = np.random.default_rng([exp.seed, epoch])
+            torch.manual_seed(exp.seed * 1000 + epoch)
+            model.train()
+            sums, count = {}, 0
+            steps = distributed.shard(list(batches(len(train_idx), exp.batch_size, rng)), rank, world)
+            bar = tqdm(steps, desc=f"{exp.name} epoch {epoch + 1}/{exp.epochs}", unit="batch", disable=not progress)
+            for b in bar:
+                images, targets = make_batch(store, train_idx[b], size, rng)
+                targets = {k: v.to(dev) for k, v in targets.items()}
+                loss, parts = model.loss(net(images.to(dev)), targets)
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise HarnessError(f"experiment {exp.name}: loss became {value} in epoch {epoch + 1}; lower lr in params.yaml")
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                for k, v in {"loss": value, **parts}.items():
+                    sums[k] = sums.get(k, 0.0) + v * len(b)
+                count += len(b)
+                bar.set_postfix(loss=f"{sums['loss'] / count:.3f}")
+            sched.step()
+            if rank != 0:  # only rank 0 validates, logs and saves; the others wait for it
+                distributed.barrier(world)
+                continue
+            row = {"epoch": epoch + 1, **{f"train_{k}": v / count for k, v in sums.items()}}
+            if len(val_idx):
+                val_metrics = criterion_1(predict(model, store, val_idx, size), store.ypr[val_idx])
+                row.update({f"val_{k}": v for k, v in val_metrics.items() if k != "n"})
+            row["lr"] = opt.param_groups[0]["lr"]
+            row["seconds"] = time.time() - t0
+            history.append(row)
+            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch + 1)
+            if progress:
+                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            _save(resume_path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                "epoch": epoch, "history": history, "run_id": run_id})
+            distributed.barrier(world)
+            if on_epoch is not None:
+                on_epoch(epoch, row.get("val_mae", float("nan")))
+
+        if rank != 0:
+            distributed.finish(world)
+            return {"run_id": None, "rank": rank}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(out_dir / "model.pt", exp, model, epochs=exp.epochs, train_run_id=run_id, data_fingerprint=data_fp, split=split)
+        with atomic_file(out_dir / "train_log.csv") as tmp:
+            pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
+        mlflow.log_artifact(str(out_dir / "model.pt"))
+        mlflow.log_artifact(str(out_dir / "train_log.csv"))
+    resume_path.unlink(missing_ok=True)
+    distributed.finish(world)
+    return {"run_id": run_id, **history[-1]}

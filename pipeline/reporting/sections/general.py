@@ -1,0 +1,104 @@
+"""Sections of the report that serve both papers: the introduction, the data, predictions drawn
+on test crops, training curves and the experiments no other section shows."""
+from __future__ import annotations
+
+import datetime
+
+import pandas as pd
+
+from pipeline.data.store import load_store
+from pipeline.engine.tracking import git_commit
+from pipeline.reporting import figures, visuals
+from pipeline.reporting.tables import KEYS, Context, describe, fmt, run_command
+
+
+def intro(ctx: Context) -> None:
+    ctx.doc.text(f"Generated {datetime.date.today().isoformat()} from commit {git_commit()}. Shaded rows (PDF) and rows whose Source says "
+                 "'paper' are numbers printed in the papers (pipeline/reporting/paper_values.yaml); rows marked 'harness' were measured by this "
+                 "pipeline, with their MLflow run id; 'not run' rows give the command that runs them. Synthetic test sets are not the "
+                 "real datasets: compare methods within the harness, not against the papers' absolute values. Angles in degrees.")
+
+
+def data_section(ctx: Context) -> None:
+    ctx.doc.heading("Data")
+    rows, notes = [], []
+    for folder in sorted(p for p in ctx.src.crops.iterdir() if p.is_dir()) if ctx.src.crops.is_dir() else []:
+        meta = ctx.src.meta(folder.name)
+        if meta is None:
+            continue
+        source = meta.get("source", "unknown")
+        if source == "synthetic":
+            shown = "synthetic (built-in renderer)"
+        else:
+            notes.append(f"[{len(notes) + 1}] {folder.name}: {source}")
+            shown = f"real, see [{len(notes)}]"
+        size = meta.get("store_size")
+        rows.append([folder.name, shown, meta.get("n_read", "-"), meta.get("n", "-"), meta.get("n_filtered", "-"), meta.get("rule", "-"),
+                     "x".join(map(str, size)) if isinstance(size, list) else size or "-"])
+    if not rows:
+        ctx.doc.text(f"No crop store found under {ctx.src.crops}: run `dvc repro crop`.")
+        return
+    ctx.doc.table(["Dataset", "Source", "Samples read", "Kept", "Removed by the +-99 deg filter", "Crop rule", "Stored size (px)"],
+                  rows, key="data", widths=[30, 60, 25, 20, 40, 30, 30],
+                  note=("Sources: " + "; ".join(notes) + ". " if notes else "") +
+                  "Test sets are scored on the kept samples of their protocol's test rows (the n of each table's data note).")
+
+
+def pictures_section(ctx: Context) -> None:
+    doc = ctx.doc
+    doc.heading("Predictions drawn on test crops", 1)
+    doc.text("Pose axes from the head centre (harness convention, pipeline.core.angles.rotation_matrix): red = the head's x axis, green = up, "
+             "blue = the facing direction; solid = prediction, dashed = truth. Top row: 8 random test samples; bottom row: the 8 largest "
+             "errors (mean of the three absolute errors). Captions give yaw/pitch/roll in degrees.")
+    missing = []
+    for name in ctx.layout["pictures"]:
+        config = ctx.configs.get(name)
+        drawn = False
+        for test_set in config.protocol.test if config else []:
+            pred = ctx.src.predictions(name, test_set)
+            if pred is None or not len(pred) or not (ctx.src.crops / test_set / "images.npy").is_file():
+                continue
+            path = visuals.prediction_sheet(load_store(ctx.src.crops / test_set), pred, ctx.figure(f"predictions_{name}_{test_set}.png"))
+            if path:
+                run_id = ((ctx.src.metrics(name) or {}).get(test_set) or {}).get("run_id", "-")
+                doc.image(path, f"{describe(name, config)} on {test_set} (predictions of MLflow run {run_id}).", 230)
+                drawn = True
+        if not drawn:
+            missing.append(f"{name}: `{run_command(name)}`")
+    if missing:
+        doc.text("Not run: " + "; ".join(missing))
+
+
+def training_section(ctx: Context) -> None:
+    lines = {}
+    for name in ctx.configs:
+        log = ctx.src.results / name / "train_log.csv"
+        if log.is_file():
+            df = pd.read_csv(log)
+            if "val_mae" in df:
+                lines[name] = (df["epoch"].tolist(), df["val_mae"].tolist())
+    if lines:
+        ctx.doc.heading("Training", 1)
+        path = figures.curves({"validation MAE per epoch": lines}, ctx.figure("training_curves.png"), "epoch", "validation MAE (deg)")
+        ctx.show(path, "Validation MAE per epoch (held-out groups of each experiment's training set).", 150)
+
+
+def others_section(ctx: Context) -> None:
+    rest = [n for n in ctx.configs if n not in ctx.placed]
+    if not rest:
+        return
+    ctx.doc.heading("Other experiments of params.yaml")
+    rows, kinds = [], []
+    for name in rest:
+        config = ctx.configs[name]
+        m = ctx.src.metrics(name) or {}
+        for test_set in config.protocol.test:
+            if test_set in m:
+                rows.append([describe(name, config), config.protocol.name, test_set, *(fmt(m[test_set][k]) for k in KEYS), m[test_set].get("run_id", "-")])
+                kinds.append("ours")
+        if not any(t in m for t in config.protocol.test):
+            rows.append([describe(name, config), config.protocol.name, "-", "not run", "", "", "", run_command(name)])
+            kinds.append("missing")
+    ctx.doc.table(["Experiment", "Protocol", "Test set", "Yaw", "Pitch", "Roll", "MAE", "MLflow run / command to run it"], rows,
+                  key="others", widths=[70, 20, 22, 15, 15, 15, 15, 62], kinds=kinds)
+
