@@ -4,11 +4,8 @@ trained once (GridSampler), MAE heatmaps per test set and for validation.
     python sweeps/alpha_beta.py [--workers N] [--storage URL]
 """
 import _root  # noqa: F401
-from pipeline.reporting.sweep_figures import heatmap
 from sweeps.runner import main
-from sweeps.spec import Sweep
-
-SWEEP = Sweep(name="alpha_beta", grid=("alpha", "beta"), plot=heatmap)
+from sweeps.studies import ALPHA_BETA
 
 if __name__ == "__main__":
-    main(SWEEP)
+    main(ALPHA_BETA)

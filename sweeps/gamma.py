@@ -4,11 +4,8 @@ params.yaml sweeps.gamma trained once, with the Criterion I and Criterion II cur
     python sweeps/gamma.py [--workers N] [--storage URL]
 """
 import _root  # noqa: F401
-from pipeline.reporting.sweep_figures import curves
 from sweeps.runner import main
-from sweeps.spec import Sweep
-
-SWEEP = Sweep(name="gamma", grid=("gamma",), plot=curves)
+from sweeps.studies import GAMMA
 
 if __name__ == "__main__":
-    main(SWEEP)
+    main(GAMMA)

@@ -17,8 +17,12 @@ from pipeline.core.errors import ConfigError
 from pipeline.core.paths import ASYMMETRY_FIT
 
 OPTIONAL = ("pruner", "val_fraction")  # sweep keys with defaults: none, train.val_fraction
-PRUNERS = {"median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),  # never before epoch 2
-           "none": optuna.pruners.NopPruner}
+# none: every trial trains all its epochs (complete figures); halving: successive halving (a trial
+# goes on to the next rung of epochs only while it is among the best third there); median: stop a
+# trial worse than the median of the others at the same epoch, from epoch 2 on.
+PRUNERS = {"none": optuna.pruners.NopPruner,
+           "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+           "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)}
 
 
 @dataclass(frozen=True)

@@ -135,15 +135,32 @@ def enqueue_missing(study: optuna.Study, sweep: Sweep, spec: dict) -> int:
     return queued
 
 
+def _attempts(trial, by_number: dict) -> list:
+    """The trial and the killed attempts it retried (user attr retry_of), newest first."""
+    chain = [trial]
+    while (previous := chain[-1].user_attrs.get("retry_of")) is not None and previous in by_number:
+        chain.append(by_number[previous])
+    return chain
+
+
+def _seconds(trial) -> float:
+    end = trial.datetime_complete.timestamp() if trial.state != TrialState.FAIL else trial.user_attrs.get("heartbeat")
+    return max(0.0, (end or trial.datetime_start.timestamp()) - trial.datetime_start.timestamp()) if trial.datetime_start else 0.0
+
+
 def results_table(study: optuna.Study) -> pd.DataFrame:
-    """One row per COMPLETE or PRUNED trial: its values, validation and test metrics, run ids."""
+    """One row per COMPLETE or PRUNED trial: its values, validation and test metrics, run ids, and
+    the epochs and seconds its cell took, killed attempts included (a retry resumes the killed
+    attempt's training, so the cell's epochs are the last epoch it reached)."""
     rows = []
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         a = t.user_attrs
-        row = {"number": t.number, "state": t.state.name, **t.params, "val_mae": a.get("val", {}).get("mae", t.value)}
+        last = t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None
+        row = {"number": t.number, "state": t.state.name, **t.params, "val_mae": a.get("val", {}).get("mae", t.value if t.value is not None else last)}
         row.update({f"val_{k}": v for k, v in a.get("val", {}).items() if k != "mae"})
         row.update({f"{ts}_{k}": m[k] for ts, m in a.get("test", {}).items() for k in ("yaw", "pitch", "roll", "mae")})
-        row.update(epochs=len(t.intermediate_values), seconds=round((t.datetime_complete - t.datetime_start).total_seconds(), 1),
+        row.update(epochs=max(t.intermediate_values, default=0), seconds=round(sum(map(_seconds, _attempts(t, by_number))), 1),
                    train_run_id=a.get("train_run_id", ""), evaluate_run_id=a.get("evaluate_run_id", ""), retry_of=a.get("retry_of", ""))
         rows.append(row)
     return pd.DataFrame(rows)

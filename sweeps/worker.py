@@ -38,6 +38,7 @@ from optuna.trial import TrialState
 from pipeline.config.params import Params
 from pipeline.core.errors import ConfigError, HarnessError
 from pipeline.core.paths import CACHE
+from pipeline.core.workers import alive
 from pipeline.engine import tracking
 from sweeps.spec import Sweep, trial_experiment
 from sweeps.study import PARENT, open_storage, open_study, slot
@@ -80,19 +81,9 @@ def has_work(study: optuna.Study, job: Job) -> bool:
     return not job.sweep.grid and sum(s != TrialState.FAIL for s in states) < job.spec["trials"]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _dead(trial: optuna.trial.FrozenTrial, now: float) -> bool:
     who = trial.user_attrs.get("worker")
-    if who and who["host"] == HOST and not _alive(who["pid"]):
+    if who and who["host"] == HOST and not alive(who["pid"]):
         return True
     beat = trial.user_attrs.get("heartbeat") or (trial.datetime_start.timestamp() if trial.datetime_start else now)
     return now - beat > STALE
@@ -154,9 +145,11 @@ def heartbeat(trial: optuna.Trial):
 
 
 def suggest(trial: optuna.Trial, job: Job) -> dict:
-    """The trial's values by params.yaml key (fixed ones for queued trials)."""
+    """The trial's values by params.yaml key (fixed ones for queued trials). A grid key is a float
+    over the grid's range, not a categorical: Optuna refuses a categorical whose choices change,
+    and a grid extended in params.yaml must add its new cells to the existing study."""
     sweep = job.sweep
-    values = {k: trial.suggest_categorical(sweep.param(k), v) for k, v in job.spec["grid"].items()}
+    values = {k: trial.suggest_float(sweep.param(k), min(v), max(v)) for k, v in job.spec["grid"].items()}
     values.update({k: trial.suggest_float(sweep.param(k), lo, hi, log=True) for k, (lo, hi) in job.spec["ranges"].items()})
     return values
 

@@ -20,7 +20,7 @@ import yaml
 
 from tests.support import ROOT
 
-PACKAGES = ("pipeline", "models", "sweeps")
+PACKAGES = ("pipeline", "models", "sweeps", "benchmarks")
 
 
 def graph() -> grimp.ImportGraph:

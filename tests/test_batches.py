@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from pipeline.data.batches import batches, make_batch, validation_mask
+from pipeline.core import angles
+from pipeline.data.batches import batches, make_batch, to_unit_float, validation_mask
 from pipeline.data.store import Store
 
 SIDE = 12
@@ -26,17 +28,19 @@ def store() -> Store:
 
 def _origin(images, i):
     """(x, y) in the stored crop of the top-left pixel of batch image i, and whether it is mirrored."""
-    px = (images[i].permute(1, 2, 0).numpy() * 255).round().astype(int)
+    px = images[i].permute(1, 2, 0).numpy().astype(int)
     x0, x_last = px[0, 0, 2], px[0, -1, 2]
     return (min(x0, x_last), px[0, 0, 1]), x0 > x_last
 
 
 def test_centre_crop_without_rng(store):
     images, targets = make_batch(store, np.array([2, 0]), (8, 6))  # width 8, height 6 of a 12 x 12 store
-    assert tuple(images.shape) == (2, 3, 6, 8) and images.dtype.is_floating_point and float(images.max()) <= 1
+    assert tuple(images.shape) == (2, 3, 6, 8) and images.dtype == torch.uint8
+    floats = to_unit_float(images)
+    assert floats.dtype == torch.float32 and float(floats.max()) <= 1 and torch.equal(floats * 255, images.float())
     for i, sample in enumerate((2, 0)):
         assert _origin(images, i) == ((2, 3), False)
-        assert int(round(float(images[i, 0, 0, 0]) * 255)) == sample
+        assert int(images[i, 0, 0, 0]) == sample
     np.testing.assert_allclose(targets["ypr"].numpy(), store.ypr[[2, 0]])
     np.testing.assert_allclose(targets["centre"].numpy(), [[4 - 2, 8 - 3], [6 - 2, 6 - 3]])
 
@@ -89,3 +93,64 @@ def test_validation_mask_keeps_one_group_on_each_side():
     assert validation_mask(["a", "a", "b"], 0.01, seed=0).sum() in (1, 2)  # at least one group held out
     assert not validation_mask(["a", "b", "c"], 0.99, seed=0).all()  # at least one group left to train on
     assert not validation_mask(["a", "b"], 0.0, seed=0).any() and not validation_mask(["a"], 0.5, seed=0).any()
+
+
+def reference_make_batch(store, idx, size, rng=None):
+    """make_batch as it was before batches were cut in a background thread and made float on the
+    device: the new path must give these batches bit for bit."""
+    idx = np.asarray(idx)
+    w, h = size
+    order = np.argsort(idx)
+    raw = np.empty((len(idx),) + store.images.shape[1:], np.uint8)
+    raw[order] = store.images[idx[order]]
+    margin = np.array([raw.shape[2] - w, raw.shape[1] - h])
+    ypr = store.labels[["yaw", "pitch", "roll"]].to_numpy(np.float32)[idx].copy()
+    centre = store.labels[["cx", "cy"]].to_numpy(np.float32)[idx]
+    if rng is None:
+        off = np.tile(margin // 2, (len(idx), 1))
+        flip = np.zeros(len(idx), bool)
+    else:
+        off = np.stack([rng.integers(0, margin[0] + 1, len(idx)), rng.integers(0, margin[1] + 1, len(idx))], axis=1)
+        flip = rng.random(len(idx)) < 0.5
+    out = np.empty((len(idx), h, w, 3), np.uint8)
+    for i, (ox, oy) in enumerate(off):
+        crop = raw[i, oy : oy + h, ox : ox + w]
+        out[i] = crop[:, ::-1] if flip[i] else crop
+    centre = centre - off.astype(np.float32)
+    centre[flip, 0] = w - 1 - centre[flip, 0]
+    ypr[flip] = angles.flip_pose(ypr[flip])
+    images = torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)
+    return images, {"ypr": torch.from_numpy(ypr.astype(np.float32)), "centre": torch.from_numpy(centre)}
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_loader_gives_the_reference_batches_bit_for_bit(prefetch):
+    """A training epoch's batches through the loader (planned in order, cut in a background
+    thread, made float on the device) equal the old in-loop make_batch's with the same seed."""
+    from pipeline.data.batches import plan_batch
+    from pipeline.engine.loader import Loader
+
+    rng = np.random.default_rng(0)
+    n = 40
+    labels = pd.DataFrame({"yaw": rng.uniform(-90, 90, n), "pitch": rng.uniform(-40, 40, n), "roll": rng.uniform(-30, 30, n),
+                           "cx": rng.uniform(20, 40, n), "cy": rng.uniform(20, 40, n)})
+    store = Store(path=None, images=rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8), labels=labels, meta={})
+    old_rng, new_rng = np.random.default_rng(7), np.random.default_rng(7)
+    old = [reference_make_batch(store, b, (48, 40), old_rng) for b in batches(n, 16, old_rng)]
+    plans = [plan_batch(store, b, (48, 40), new_rng) for b in batches(n, 16, new_rng)]
+    new = list(Loader(store, plans, torch.device("cpu"), prefetch=prefetch))
+    assert len(old) == len(new) == 3
+    for (a, ta), (b, tb) in zip(old, new):
+        assert torch.equal(a, b) and a.stride() == b.stride()
+        assert all(torch.equal(ta[k], tb[k]) for k in ta)
+
+
+def test_loader_raises_what_the_background_thread_raised():
+    from pipeline.data.batches import plan_batch
+    from pipeline.engine.loader import Loader
+
+    store = Store(path=None, images=np.zeros((4, 8, 8, 3), np.uint8), labels=pd.DataFrame({"yaw": [0.0] * 4, "pitch": 0.0, "roll": 0.0,
+                                                                                           "cx": 4.0, "cy": 4.0}), meta={})
+    plans = [plan_batch(store, np.array([0, 1]), (8, 8)), plan_batch(store, np.array([2, 9]), (8, 8))]  # sample 9 does not exist
+    with pytest.raises(IndexError):
+        list(Loader(store, plans, torch.device("cpu"), prefetch=2))

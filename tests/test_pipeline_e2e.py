@@ -210,3 +210,21 @@ def test_torchrun_two_cpu_processes_write_one_checkpoint_and_one_run(tiny_projec
     exp = client.get_experiment_by_name("head-pose")
     runs = client.search_runs([exp.experiment_id], filter_string="tags.experiment = 'ddp'")
     assert len(runs) == 1 and runs[0].data.tags["world_size"] == "2"
+
+
+def test_bf16_training_on_cpu_gives_a_finite_loss_and_a_checkpoint_that_evaluates(tiny_project):
+    import math
+
+    import pandas as pd
+
+    proj = tiny_project
+    params = read_params(proj)
+    params["experiments"]["dadl"].update(precision="bf16", epochs=2)
+    write_params(proj, params)
+    for stage in ("configure", "train", "evaluate"):
+        run(proj, sys.executable, "-m", f"pipeline.{stage}", "dadl")
+    log = pd.read_csv(proj / "results/dadl/train_log.csv")
+    assert len(log) == 2 and all(math.isfinite(v) for v in log.train_loss)
+    metrics = json.loads((proj / "results/dadl/metrics.json").read_text())
+    assert all(math.isfinite(m["mae"]) for m in metrics.values())
+    assert json.loads((proj / "results/dadl/config.json").read_text())["precision"] == "bf16"

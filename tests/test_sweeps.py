@@ -206,3 +206,37 @@ def test_bad_sweep_param_fails_in_one_line(project):
     assert proc.returncode == 2 and "sweeps.alpha_beta: unknown key(s) alpah" in proc.stderr, proc.stderr
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert not (project / "results").exists()
+
+
+def test_extending_a_finished_grid_trains_only_the_new_cells(project):
+    """A grid extended in params.yaml adds its new cells to the finished study (no Optuna error about
+    a changed value space) and trains only them."""
+    set_grid(project, alpha=[1.0, 2.0], beta=[1.0])
+    first = sweep(project)
+    assert first.stdout.count(" started: ") == 2 and "2 complete" in first.stdout
+    set_grid(project, alpha=[1.0, 2.0], beta=[1.0, 2.0])
+    second = sweep(project)
+    assert second.stdout.count(" started: ") == 2 and "4 complete" in second.stdout, second.stdout
+    assert all("beta=2" in line for line in second.stdout.splitlines() if " started: " in line), second.stdout
+    assert complete_per_cell(load_trials(project)) == {cell: 1 for cell in CELLS}
+
+
+@pytest.mark.parametrize("moment", ["train.after_state:2", "evaluate.before_commit:2", "atomic_file.before_rename:5"])
+def test_sweep_killed_at_a_moment_trains_each_cell_once(project, moment):
+    set_grid(project, epochs=2)
+    killed = run(project, sys.executable, "sweeps/alpha_beta.py", check=False, env={"HEADPOSE_FAILPOINT": moment})
+    assert killed.returncode == -9, killed.stdout[-2000:]
+    again = sweep(project)
+    assert "4 complete" in again.stdout, again.stdout
+    trials = load_trials(project)
+    assert complete_per_cell(trials) == {cell: 1 for cell in CELLS}
+    table = pd.read_csv(project / STUDY / "results.csv")
+    assert len(table) == 4 and (table.state == "COMPLETE").all() and (table.epochs == 2).all()
+    parents, nested = sweep_runs(project)
+    assert len(parents) == 1 and train_runs_per_cell(nested) == {cell: 1 for cell in CELLS}
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    running = client.search_runs([client.get_experiment_by_name("head-pose").experiment_id], "attributes.status = 'RUNNING'")
+    assert not running, [(r.data.tags.get("stage"), r.data.tags.get("sweep.trial")) for r in running]
+    assert not [p for p in project.rglob("*.tmp")], [p for p in project.rglob("*.tmp")]

@@ -24,7 +24,7 @@ from pipeline.core.angles import ANGLES
 from pipeline.core.atomic import write_json
 from pipeline.core.errors import DataError
 from pipeline.core.paths import CROPS, experiment_dir
-from pipeline.data.batches import batches, make_batch
+from pipeline.data.batches import batches, make_batch, to_unit_float
 from pipeline.data.protocols import rows
 from pipeline.data.store import load_store
 from pipeline.engine import tracking
@@ -133,7 +133,7 @@ def plot(curves: dict, fits: dict, path) -> None:
 @torch.no_grad()
 def lenet_features(model, store, idx, size) -> np.ndarray:
     model.eval()
-    out = [model.features(make_batch(store, idx[b], size)[0]).numpy() for b in batches(len(idx), 256)]
+    out = [model.features(to_unit_float(make_batch(store, idx[b], size)[0])).numpy() for b in batches(len(idx), 256)]
     return np.concatenate(out)
 
 

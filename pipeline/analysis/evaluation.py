@@ -8,12 +8,16 @@ any dataset folder, cropped with the checkpoint's own crop settings. Both log an
 """
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
-from pipeline.analysis.scoring import score, write_predictions
+import numpy as np
+
+from pipeline.analysis.scoring import predictions_table, save_predictions, score
 from pipeline.config.params import DATASETS
-from pipeline.core.atomic import write_json
+from pipeline.core import failpoints
+from pipeline.core.atomic import atomic_dir, atomic_file
 from pipeline.core.errors import ConfigError
 from pipeline.core.paths import CROPS
 from pipeline.data.cropping import crop_dataset
@@ -23,58 +27,76 @@ from pipeline.engine import tracking
 from pipeline.engine.inference import Checkpoint, load_checkpoint, predict
 
 
-def _log(name: str, ckpt: Checkpoint, metrics: dict, artifacts: list[Path], tags: dict, parent_run_id: str | None = None) -> str:
-    tags = {"stage": "evaluate", "train_run_id": ckpt.train_run_id, **tags}
-    with tracking.run(f"evaluate:{name}", tags, parent_run_id=parent_run_id) as (mlflow, active):
-        mlflow.log_params(tracking.flat_params(ckpt.experiment.summary()))
-        mlflow.log_metrics({f"{ts}_{k}": v for ts, m in metrics.items() for k, v in m.items() if isinstance(v, (int, float))})
-        for path in artifacts:
-            (mlflow.log_artifacts if path.is_dir() else mlflow.log_artifact)(str(path), *(["predictions"] if path.is_dir() else []))
-        return active.info.run_id
+def _log(mlflow, ckpt: Checkpoint, metrics: dict, tags: dict) -> str:
+    mlflow.set_tags({"stage": "evaluate", "train_run_id": ckpt.train_run_id, **tags})
+    mlflow.log_params(tracking.flat_params(ckpt.experiment.summary()))
+    mlflow.log_metrics({f"{ts}_{k}": v for ts, m in metrics.items() for k, v in m.items() if isinstance(v, (int, float))})
+    return mlflow.active_run().info.run_id
 
 
 def evaluate_checkpoint(out: Path, parent_run_id: str | None = None, progress: bool = True) -> dict:
     """Score out/model.pt on its protocol's test sets; write metrics.json, criteria.json and
-    predictions/ into `out`, and log an MLflow run (nested under parent_run_id if given)."""
+    predictions/ into `out`, and log an MLflow run (nested under parent_run_id if given).
+    Nothing is written, and the run ends FAILED, unless every step succeeds."""
     model, ckpt = load_checkpoint(out / "model.pt")
     exp, split = ckpt.experiment, ckpt.split
     name = exp.name
     protocol = exp.protocol
-    metrics, criteria, fps = {}, {}, {}
+    metrics, criteria, fps, tables = {}, {}, {}, {}
     for test_set in protocol.test:
         store = load_store(CROPS / test_set)
         idx = rows(store.labels, protocol, split, test_set, "test")
-        pred = predict(model, store, idx, exp.input_size, progress=f"evaluate {name} on {test_set}" if progress else None)
-        write_predictions(out / "predictions" / f"{test_set}.csv", store, idx, pred)
+        pred = predict(model, store, idx, exp.input_size, progress=f"evaluate {name} on {test_set}" if progress else None,
+                       precision=exp.precision, prefetch=exp.prefetch)
+        tables[test_set] = predictions_table(store, idx, pred)
         metrics[test_set], criteria[test_set] = score(store, idx, pred)
         metrics[test_set]["protocol"] = protocol.name
         if split is not None and test_set == protocol.train:
             metrics[test_set]["split"] = split
         fps[test_set] = fingerprint(store.path)
-    write_json(out / "criteria.json", criteria)
     tags = {"experiment": name, "protocol": protocol.name, **{f"data_fingerprint.{k}": v for k, v in fps.items()}}
-    run_id = _log(name, ckpt, metrics, [out / "criteria.json", out / "predictions"], tags, parent_run_id)
-    for m in metrics.values():
-        m["run_id"] = run_id
-    write_json(out / "metrics.json", metrics)
+    with atomic_dir(out / "predictions") as staged, atomic_file(out / "criteria.json") as criteria_file, \
+            atomic_file(out / "metrics.json") as metrics_file, tracking.run(f"evaluate:{name}", {}, parent_run_id=parent_run_id) as (mlflow, _):
+        for test_set, table in tables.items():
+            save_predictions(table, staged / f"{test_set}.csv")
+        criteria_file.write_text(json.dumps(criteria, indent=2, sort_keys=True) + "\n")
+        run_id = _log(mlflow, ckpt, metrics, tags)
+        mlflow.log_dict(criteria, "criteria.json")
+        mlflow.log_artifacts(str(staged), "predictions")
+        for m in metrics.values():
+            m["run_id"] = run_id
+        metrics_file.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        failpoints.hit("evaluate.before_commit")
     return metrics
 
 
 def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path) -> dict:
+    """Score `checkpoint` on the dataset folder `root`; write `out` (JSON) and the per-sample
+    predictions beside it (.csv), only once everything succeeded."""
     if dataset not in DATASETS:
         raise ConfigError(f"--dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
+    out = Path(out)
+    if out.is_dir() or out.with_suffix(".csv").is_dir():
+        raise ConfigError(f"--out {out}: a folder is in the way; give the path of a .json file to write (the .csv goes beside it)")
+    if out.suffix == ".csv":
+        raise ConfigError(f"--out {out}: give the .json file to write; the per-sample .csv goes beside it")
     model, ckpt = load_checkpoint(checkpoint)
     exp = ckpt.experiment
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
         crop_dataset(dataset, Path(root), str(root), exp.crop, Path(tmp), role="test")
         store = load_store(Path(tmp) / dataset)
-        idx = range(len(store))
-        pred = predict(model, store, idx, exp.input_size, progress=f"evaluate on {dataset}")
-        metrics, criteria = score(store, list(idx), pred)
-        write_predictions(out.with_suffix(".csv"), store, list(idx), pred)
+        idx = np.arange(len(store))
+        pred = predict(model, store, idx, exp.input_size, progress=f"evaluate on {dataset}", precision=exp.precision, prefetch=exp.prefetch)
+        metrics, criteria = score(store, idx, pred)
+        table = predictions_table(store, idx, pred)
         data_fp = fingerprint(store.path)
     result = {**metrics, **criteria, "checkpoint": str(checkpoint), "root": str(root), "experiment": exp.name}
-    result["run_id"] = _log(exp.name, ckpt, {dataset: metrics}, [out.with_suffix(".csv")],
-                            {"experiment": exp.name, "dataset_root": str(root), f"data_fingerprint.{dataset}": data_fp})
-    write_json(out, result)
+    tags = {"experiment": exp.name, "dataset_root": str(root), f"data_fingerprint.{dataset}": data_fp}
+    with atomic_file(out.with_suffix(".csv")) as csv_file, atomic_file(out) as json_file, \
+            tracking.run(f"evaluate:{exp.name}", {}) as (mlflow, _):
+        save_predictions(table, csv_file)
+        result["run_id"] = _log(mlflow, ckpt, {dataset: metrics}, tags)
+        mlflow.log_text(csv_file.read_text(), f"predictions/{out.with_suffix('.csv').name}")
+        json_file.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        failpoints.hit("evaluate.before_commit")
     return result

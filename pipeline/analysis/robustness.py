@@ -87,11 +87,13 @@ def robustness(out: Path, settings: Robustness, crops: Path = CROPS) -> dict:
         store = load_store(crops / test_set)
         idx = rows(store.labels, protocol, ckpt.split, test_set, "test")
         true = store.ypr[idx]
-        entry = {"clean": criterion_1(predict(model, store, idx, exp.input_size), true), "n": int(len(idx))}
+        run = lambda perturb=None: predict(model, store, idx, exp.input_size, perturb=perturb, precision=exp.precision,  # noqa: E731
+                                           prefetch=exp.prefetch)
+        entry = {"clean": criterion_1(run(), true), "n": int(len(idx))}
         for kind, (make, description) in kinds.items():
             runs = []
             for seed in range(settings.repeats):
-                pred = predict(model, store, idx, exp.input_size, perturb=make(np.random.default_rng(seed)))
+                pred = run(make(np.random.default_rng(seed)))
                 runs.append({**criterion_1(pred, true), "seed": seed})
             entry[kind] = {"description": description, "repeats": runs, **summarise(runs)}
         report[test_set] = entry

@@ -20,12 +20,21 @@ def score(store: Store, idx: np.ndarray, pred: np.ndarray) -> tuple[dict, dict]:
     return metrics, {"criterion_2": criterion_2(pred, true), "criterion_3": criterion_3(pred, true)}
 
 
-def write_predictions(path: Path, store: Store, idx: np.ndarray, pred: np.ndarray) -> None:
+def predictions_table(store: Store, idx: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
+    """One row per scored sample: sample_id, sequence, true_/pred_/err_ yaw, pitch, roll (degrees)."""
     table = store.labels[["sample_id", "sequence"]].iloc[idx].reset_index(drop=True)
     true = store.ypr[idx]
     for i, a in enumerate(ANGLES):
         table[f"true_{a}"] = true[:, i]
         table[f"pred_{a}"] = pred[:, i]
         table[f"err_{a}"] = np.abs(pred[:, i] - true[:, i])
+    return table
+
+
+def save_predictions(table: pd.DataFrame, path: Path) -> None:
+    table.to_csv(path, index=False, float_format="%.4f")
+
+
+def write_predictions(path: Path, store: Store, idx: np.ndarray, pred: np.ndarray) -> None:
     with atomic_file(path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.4f")
+        save_predictions(predictions_table(store, idx, pred), tmp)

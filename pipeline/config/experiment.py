@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, SerializeAsAny, ValidationError, model_validator
 
 from models.registry import hyperparameters, model_class
-from pipeline.config.params import Crop, Params, Protocol, Schedule, config_error, validated
+from pipeline.config.params import Crop, Params, Protocol, Schedule, validated
 from pipeline.core.errors import ConfigError, DataError
 
 FROM_FIT = "asymmetry"  # `sigma: asymmetry`: the per-angle sigmas fitted by the asymmetry stage
@@ -125,11 +125,16 @@ def read_fit(path: Path) -> dict:
 
 
 def load_experiment(config: dict, where: str) -> Experiment:
-    """An Experiment from its stored form (a checkpoint's config, results/<name>/config.json)."""
+    """An Experiment from its stored form (a checkpoint's config, results/<name>/config.json);
+    a config this version cannot read is one DataError line naming the file."""
     if not isinstance(config, dict):
         raise DataError(f"{where}: holds no experiment configuration; retrain it")
     try:
         return Experiment.model_validate(config)
-    except (ValidationError, ConfigError) as exc:
-        reason = str(exc).splitlines()[0] if isinstance(exc, ConfigError) else str(config_error(exc, "", ()))
-        raise DataError(f"{where}: its experiment configuration does not fit this version of the harness ({reason.strip()}); retrain it") from None
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        reason = f"{key}: {'missing' if first['type'] == 'missing' else first['msg']}"
+    except ConfigError as exc:  # an unknown model name
+        reason = str(exc)
+    raise DataError(f"{where}: its experiment configuration does not fit this version of the harness ({reason}); retrain it")

@@ -79,6 +79,7 @@ class Crop(Section):
     store_size: Annotated[int, Field(ge=8), NotBool]
     frame_size: tuple[Annotated[int, Field(ge=8), NotBool], Annotated[int, Field(ge=8), NotBool]] | None
     seed: Count
+    workers: Count  # processes decoding images; 0: one per CPU core
 
     @model_validator(mode="after")
     def _k_range(self):
@@ -131,6 +132,8 @@ class Schedule(Section):
     lr_gamma: PositiveFloat
     val_fraction: Share
     seed: Count
+    precision: Literal["auto", "bf16", "fp16", "fp32"]  # auto: bf16 on CUDA, fp32 on CPU
+    prefetch: Count  # batches cut ahead in a background thread (0: none)
 
 
 class Train(Schedule):

@@ -8,6 +8,7 @@ FSA-Net's BIWI .npz crops are only resized. BIWI is also stored as whole frames
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,9 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from pipeline.config.params import Crop
+from pipeline.core import failpoints
 from pipeline.core.errors import DataError
+from pipeline.core.workers import quiet_worker
 from pipeline.data import croprules, readers
 from pipeline.data.store import write_store
 
@@ -41,11 +44,18 @@ def crop_boxes(table: pd.DataFrame, rule: str, role: str, cfg: Crop, rng) -> np.
     return np.array([croprules.crop_box(b, rule, k) for b, k in zip(boxes, ks)]).reshape(-1, 4)
 
 
+def workers_for(cfg: Crop) -> int:
+    """crop.workers, where 0 means one process per CPU core."""
+    return cfg.workers or os.cpu_count() or 1
+
+
 def cut_files(table: pd.DataFrame, boxes: np.ndarray, size: int, desc: str, workers: int = 2):
     """Yield the crops of image files, decoded in `workers` processes, in table order."""
     jobs = [(p, b, size) for p, b in zip(table["image"], boxes)]
-    with mp.get_context("fork").Pool(workers) as pool:
-        yield from tqdm(pool.imap(_cut_one, jobs, chunksize=32), total=len(jobs), desc=desc, unit="img")
+    with mp.get_context("fork").Pool(workers, initializer=quiet_worker) as pool:
+        for crop in tqdm(pool.imap(_cut_one, jobs, chunksize=32), total=len(jobs), desc=desc, unit="img"):
+            failpoints.hit("crop.image")
+            yield crop
 
 
 def resize_all(pixels: np.ndarray, size: tuple[int, int], desc: str):
@@ -68,32 +78,33 @@ def crop_frames(samples: readers.Samples, source: str, cfg: Crop, out, workers: 
         full = np.array([[0, 0, im.width, im.height]], np.float64)
     boxes = np.repeat(full, len(table), axis=0)
     jobs = [(p, size) for p in table["image"]]
-    with mp.get_context("fork").Pool(workers) as pool:
+    with mp.get_context("fork").Pool(workers, initializer=quiet_worker) as pool:
         images = tqdm(pool.imap(_frame_one, jobs, chunksize=32), total=len(jobs), desc="frames biwi", unit="img")
         return build_store("biwi_frames", samples, boxes, images, size, out, {"source": source, "rule": "full frame"})
 
 
 def build_store(name: str, samples: readers.Samples, boxes: np.ndarray, images, size, out, meta: dict) -> dict:
     """Write data/crops/<name>: the crops `images` yields (one per sample, in order, `size` =
-    side or (width, height)) and labels with the head centre moved into crop pixels."""
+    side or (width, height)), streamed to disk, and labels with the head centre moved into crop
+    pixels."""
     table = samples.table
     width, height = (size, size) if isinstance(size, int) else size
-    array = np.zeros((len(table), height, width, 3), np.uint8)
-    for i, crop in enumerate(images):
-        array[i] = crop
     w = boxes[:, 2] - boxes[:, 0]
     h = boxes[:, 3] - boxes[:, 1]
     labels = table.assign(cx=(table["cx"] - boxes[:, 0]) / w * width, cy=(table["cy"] - boxes[:, 1]) / h * height,
                           bx0=boxes[:, 0], by0=boxes[:, 1], bx1=boxes[:, 2], by1=boxes[:, 3])
-    meta = {"dataset": name, "store_size": [width, height], "n_read": samples.n_read, "n_filtered": samples.n_filtered, "n": len(table), **meta}
-    write_store(out / name, array, labels, meta)
+    meta = {"dataset": name, "store_size": [width, height], "n_read": samples.n_read, "n_filtered": samples.n_filtered, "n": len(table),
+            "n_unlabelled": samples.n_unlabelled, **meta}
+    write_store(out / name, images, labels, meta, size=(width, height))
     return meta
 
 
-def crop_dataset(name: str, folder, source: str, cfg: Crop, out, workers: int = 2, role: str | None = None) -> dict:
-    """Read one dataset folder and write its crop store to out/<name>. `role` "train" draws
-    HopeNet's margin per sample; by default 300W-LP is cropped as training data, the rest as test."""
+def crop_dataset(name: str, folder, source: str, cfg: Crop, out, workers: int | None = None, role: str | None = None) -> dict:
+    """Read one dataset folder and write its crop store to out/<name>, decoding images in `workers`
+    processes (default crop.workers). `role` "train" draws HopeNet's margin per sample; by default
+    300W-LP is cropped as training data, the rest as test."""
     role = role or ROLE[name]
+    workers = workers or workers_for(cfg)
     size = cfg.store_size
     if name == "biwi_npz":
         samples, pixels = readers.read_biwi_npz(folder)

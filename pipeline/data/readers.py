@@ -8,7 +8,8 @@ Every reader returns a `Samples` table (pandas) with one row per kept sample and
     cx, cy      head centre in the image, pixels (BIWI: projected through rgb.cal)
     sequence    BIWI sequence ("01".."24"), 300W-LP subset, or "" for AFLW2000
     group       samples that must stay on one side of a train/validation split
-and the counts of samples read and dropped by the +-99 filter.
+and the counts of samples read, dropped by the +-99 filter, and images skipped for having no
+label file.
 """
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ class Samples:
     table: pd.DataFrame  # kept samples, COLUMNS
     n_read: int
     n_filtered: int  # dropped by the +-99 filter
+    n_unlabelled: int = 0  # images without their label file, skipped
 
     def summary(self) -> str:
-        return f"{self.n_read} read, {self.n_filtered} outside +-{angles.ANGLE_LIMIT:g} deg dropped, {len(self.table)} kept"
+        skipped = f", {self.n_unlabelled} image(s) without a label file skipped" if self.n_unlabelled else ""
+        return f"{self.n_read} read, {self.n_filtered} outside +-{angles.ANGLE_LIMIT:g} deg dropped, {len(self.table)} kept{skipped}"
 
 
 def _require_dir(root: Path, what: str, fix: str) -> Path:
@@ -78,7 +81,9 @@ def read_mat_label(mat_path: Path):
     return angles.pose_para_to_ypr(pose), box
 
 
-def _mat_samples(root: Path, mat_files: list[Path], group_of) -> Samples:
+def _mat_samples(root: Path, mat_files: list[Path], group_of, images: list[Path]) -> Samples:
+    """Samples of `mat_files`; `images` are the .jpg files found beside them (those without a
+    .mat are counted as skipped)."""
     rows = []
     for mat_path in mat_files:
         image = mat_path.with_suffix(".jpg")
@@ -88,12 +93,13 @@ def _mat_samples(root: Path, mat_files: list[Path], group_of) -> Samples:
         rel = mat_path.relative_to(root).with_suffix("").as_posix()
         sequence = mat_path.parent.name if mat_path.parent != root else ""
         rows.append((rel, str(image), *ypr, x0, y0, x1, y1, (x0 + x1) / 2, (y0 + y1) / 2, sequence, group_of(mat_path)))
-    return _filtered(pd.DataFrame(rows, columns=COLUMNS))
+    labelled = {m.with_suffix("") for m in mat_files}
+    return _filtered(pd.DataFrame(rows, columns=COLUMNS), sum(i.with_suffix("") not in labelled for i in images))
 
 
-def _filtered(table: pd.DataFrame) -> Samples:
+def _filtered(table: pd.DataFrame, n_unlabelled: int = 0) -> Samples:
     keep = angles.within_limit(table[list(angles.ANGLES)].to_numpy()) if len(table) else np.zeros(0, bool)
-    return Samples(table=table[keep].reset_index(drop=True), n_read=len(table), n_filtered=int((~keep).sum()))
+    return Samples(table=table[keep].reset_index(drop=True), n_read=len(table), n_filtered=int((~keep).sum()), n_unlabelled=n_unlabelled)
 
 
 def read_300w_lp(root: Path) -> Samples:
@@ -106,7 +112,8 @@ def read_300w_lp(root: Path) -> Samples:
     if not mats:
         raise DataError(f"{root}: 300W-LP subset folders hold no .mat label files")
     # A flipped sample and its original share a group so a validation split never separates them.
-    return _mat_samples(root, mats, group_of=lambda m: f"{m.parent.name.removesuffix('_Flip')}/{m.stem}")
+    return _mat_samples(root, mats, group_of=lambda m: f"{m.parent.name.removesuffix('_Flip')}/{m.stem}",
+                        images=[i for d in subsets for i in d.glob("*.jpg")])
 
 
 def read_aflw2000(root: Path) -> Samples:
@@ -115,7 +122,7 @@ def read_aflw2000(root: Path) -> Samples:
     mats = sorted(root.glob("image*.mat"))
     if not mats:
         raise DataError(f"{root}: no imageNNNNN.mat files; point the harness at the unpacked AFLW2000 folder")
-    return _mat_samples(root, mats, group_of=lambda m: m.stem)
+    return _mat_samples(root, mats, group_of=lambda m: m.stem, images=list(root.glob("image*.jpg")))
 
 
 _POSE_RE = re.compile(r"frame_(\d+)_pose\.txt$")
@@ -157,8 +164,11 @@ def read_biwi(root: Path, box_mm: float) -> Samples:
                 raise DataError(f"{image}: RGB frame missing for {pose_file.name}; restore it or delete the pose file")
             matrix, centre = read_biwi_pose(pose_file)
             ypr = angles.biwi_euler(matrix)
-            cx, cy = project(centre, cal)
             depth = (cal.R @ centre + cal.t)[2]
+            if not depth > 0:
+                raise DataError(f"{pose_file}: the head centre {centre.tolist()} mm lies at or behind the RGB camera "
+                                f"(depth {depth:.0f} mm); the file is corrupt, or rgb.cal does not belong to this sequence")
+            cx, cy = project(centre, cal)
             half = focal * box_mm / depth / 2
             rows.append((f"{seq.name}/frame_{frame}", str(image), *ypr, cx - half, cy - half, cx + half, cy + half, cx, cy, seq.name, seq.name))
     if not rows:

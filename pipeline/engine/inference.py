@@ -14,8 +14,9 @@ from models.registry import build_model
 from pipeline.config.experiment import Experiment, load_experiment
 from pipeline.core.atomic import atomic_file
 from pipeline.core.errors import DataError, HarnessError
-from pipeline.data.batches import batches, make_batch
+from pipeline.data.batches import batches, plan_batch
 from pipeline.data.store import Store
+from pipeline.engine.loader import Loader, autocast, precision_for, prepare_model
 
 
 def device() -> torch.device:
@@ -24,20 +25,21 @@ def device() -> torch.device:
 
 @torch.no_grad()
 def predict(model, store: Store, idx, size: tuple[int, int], batch_size: int = 128, progress: str | None = None,
-            perturb=None) -> np.ndarray:
+            perturb=None, precision: str = "auto", prefetch: int = 2) -> np.ndarray:
     """(yaw, pitch, roll) predictions in degrees for store samples `idx` (centre crops of `size`,
-    width x height). `perturb`, if given, maps each batch of images (N x 3 x h x w in [0, 1]) to
-    the images the model sees."""
+    width x height), under `precision` (pipeline.engine.loader). `perturb`, if given, maps each
+    batch of images (N x 3 x h x w floats in [0, 1], on the model's device) to the images the
+    model sees."""
     idx = np.asarray(idx)
     model.eval()
     dev = next(model.parameters()).device
+    plans = [plan_batch(store, idx[b], size) for b in batches(len(idx), batch_size)]
     out = []
-    chunks = list(batches(len(idx), batch_size))
-    for b in tqdm(chunks, desc=progress, unit="batch", disable=progress is None, leave=False):
-        images, _ = make_batch(store, idx[b], size)
-        if perturb is not None:
-            images = perturb(images)
-        out.append(model.predict(model(images.to(dev))).cpu().numpy())
+    with autocast(dev, precision_for(precision, dev)):
+        for images, _ in tqdm(Loader(store, plans, dev, prefetch), desc=progress, unit="batch", disable=progress is None, leave=False):
+            if perturb is not None:
+                images = perturb(images)
+            out.append(model.predict(model(images)).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 3))
 
 
@@ -81,4 +83,4 @@ def load_checkpoint(path: Path) -> tuple[torch.nn.Module, Checkpoint]:
     except (RuntimeError, HarnessError) as exc:
         raise DataError(f"{path}: its weights do not fit its {exp.model} configuration ({str(exc).splitlines()[0][:160]}); retrain it") from None
     info = Checkpoint(path, exp, ckpt.get("split"), ckpt.get("train_run_id", ""), ckpt.get("data_fingerprint", ""), int(ckpt.get("epochs", exp.epochs)))
-    return model.to(device()).eval(), info
+    return prepare_model(model, device()).eval(), info

@@ -31,17 +31,26 @@ def _save(fig, path: Path) -> Path:
 
 
 def heatmap(table: pd.DataFrame, folder: Path, sweep) -> Path:
-    """MAE per cell of a two-key grid, one panel per test set and one for validation."""
+    """MAE per cell of a two-key grid, one panel per test set and one for validation. A pruned
+    cell shows, in the validation panel, its last validation MAE marked "(pruned, epoch k)"; test
+    panels hold only cells trained to the end (a pruned trial is never tested)."""
     x, y = (sweep.param(k) for k in sweep.grid[:2])
     done = table[table.state == "COMPLETE"]
+    pruned = table[table.state == "PRUNED"]
     panels = _panels(table)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
     for ax, panel in zip(axes[0], panels):
-        cells = done.pivot_table(index=y, columns=x, values=f"{panel}_mae").reindex(
-            index=sorted(table[y].unique()), columns=sorted(table[x].unique()))
-        sns.heatmap(cells, annot=True, fmt=".2f", cmap="viridis_r", ax=ax, cbar_kws={"label": "MAE (deg)"})
+        shown = table[table.state.isin(["COMPLETE", "PRUNED"])] if panel == "val" else done
+        layout = dict(index=sorted(table[y].unique()), columns=sorted(table[x].unique()))
+        cells = shown.pivot_table(index=y, columns=x, values=f"{panel}_mae").reindex(**layout)
+        labels = cells.map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+        if panel == "val":
+            for _, r in pruned.iterrows():
+                labels.loc[r[y], r[x]] = f"{r.val_mae:.2f}\n(pruned, ep {int(r.epochs)})"
+        sns.heatmap(cells, annot=labels.to_numpy(), fmt="", cmap="viridis_r", ax=ax, cbar_kws={"label": "MAE (deg)"},
+                    annot_kws={"fontsize": 7})
         ax.invert_yaxis()
-        ax.set_title(f"{_title(panel)} MAE" + (" (blank: pruned)" if len(done) < len(table) else ""))
+        ax.set_title(f"{_title(panel)} MAE" + (" (blank: pruned)" if panel != "val" and len(pruned) else ""))
     return _save(fig, folder / "heatmap.png")
 
 

@@ -107,9 +107,10 @@ def gradcam_sheet(models: dict, store: Store, idx: np.ndarray, size, path: Path)
     """One row per model (name -> model), one column per sample: the Grad-CAM map over the input."""
     from pytorch_grad_cam.utils.image import show_cam_on_image
 
-    from pipeline.data.batches import make_batch
+    from pipeline.data.batches import make_batch, to_unit_float
 
     images, targets = make_batch(store, idx, size)
+    images = to_unit_float(images)
     base = images.permute(0, 2, 3, 1).numpy()
     tiles, captions = [], []
     for name, model in models.items():

@@ -63,7 +63,7 @@ def alpha_beta_section(ctx: Context) -> None:
         folder.mkdir(exist_ok=True)
         path = heatmap(table, folder, SimpleNamespace(grid=("alpha", "beta"), param=lambda k: k))
         caption = ("Harness: MAE per (alpha, beta) cell of the study " + study +
-                   (" (the pruning benchmark's run of the same grid, `python sweeps/benchmark_pruning.py`)" if study != "alpha_beta" else "") +
+                   (" (the pruning benchmark's run of the same grid, `python -m benchmarks.pruning`)" if study != "alpha_beta" else "") +
                    "; blank cells were pruned.")
         images.append((path, caption))
     ctx.doc.table(["Study", "Panel", "Best alpha", "Best beta", "MAE", "Trials complete / pruned", "Paper's best (alpha, beta)",

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from pipeline.core.angles import ANGLE_LIMIT, rotation_matrix
 from pipeline.core.atomic import atomic_dir
+from pipeline.core.workers import quiet_worker
 from pipeline.data.calibration import Calibration, unproject
 from pipeline.config.params import Synthetic, validated
 from pipeline.sources.synthetic import head as H, scene, writers
@@ -239,7 +240,7 @@ def generate(out_root: Path, cfg: Synthetic | dict, progress: bool = True, worke
             writers.write_biwi_calibration(seq, cal, dcal)
         tasks = [(tmp, cfg, k) for k in _keys(cfg)]
         method = "fork" if "fork" in get_all_start_methods() else None  # fork: workers start at once
-        pool = get_context(method).Pool(workers) if workers > 1 else nullcontext()
+        pool = get_context(method).Pool(workers, initializer=quiet_worker) if workers > 1 else nullcontext()
         with pool, tqdm(total=len(tasks), desc="synthetic", unit="img", disable=not progress) as bar:
             results = pool.imap_unordered(_write, tasks, chunksize=16) if workers > 1 else map(_write, tasks)
             for dataset, out in results:

@@ -1,10 +1,10 @@
-"""How many epochs does the MedianPruner save on DADL's alpha x beta grid, and does it keep the
-best cell? Not a test: it trains the whole grid twice.
+"""How many epochs does pruning save on DADL's alpha x beta grid, and does it keep the best cell?
+Not a test: it trains the whole grid twice.
 
-    python sweeps/benchmark_pruning.py [--alpha A ...] [--beta B ...] [--epochs E] [--input-size PX] [--workers N]
+    python -m benchmarks.pruning [--pruner halving] [--alpha A ...] [--beta B ...] [--epochs E] [--input-size PX] [--workers N]
 
 Runs params.yaml sweeps.alpha_beta (values given here replace its grid, epochs and
-train.input_size) on the data in data/crops as two fresh studies, benchmark_pruning-median and
+train.input_size) on the data in data/crops as two fresh studies, benchmark_pruning-<pruner> and
 benchmark_pruning-none (their folders under results/sweeps/ and resume files are deleted
 first), then prints the epochs each trained, their ratio, and the best cell of each by final
 validation MAE among its COMPLETE trials.
@@ -13,13 +13,12 @@ import argparse
 import shutil
 import time
 
-import _root  # noqa: F401
-from pipeline.config.params import load_params, validated, Params
+from pipeline.config.params import Params, load_params, validated
 from pipeline.core.errors import cli
 from pipeline.core.paths import CACHE, RESULTS
-from sweeps.alpha_beta import SWEEP
 from sweeps.runner import run
-from sweeps.spec import read_spec
+from sweeps.spec import PRUNERS, read_spec
+from sweeps.studies import ALPHA_BETA as SWEEP
 
 
 def _best(table) -> tuple[tuple, float]:
@@ -36,6 +35,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, help="epochs per cell (default: params.yaml)")
     parser.add_argument("--input-size", type=int, help="train.input_size (default: params.yaml)")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--pruner", default="halving", choices=[p for p in PRUNERS if p != "none"])
     args = parser.parse_args(argv)
     raw = load_params().model_dump()
     given = {"alpha": args.alpha, "beta": args.beta, "epochs": args.epochs}
@@ -45,7 +45,7 @@ def main(argv=None):
     params = validated(Params, raw, "params.yaml (with the benchmark's values)")
     spec = read_spec(SWEEP, params)
     seen = {}
-    for pruner in ("median", "none"):
+    for pruner in (args.pruner, "none"):
         name = f"benchmark_pruning-{pruner}"
         shutil.rmtree(RESULTS / "sweeps" / name, ignore_errors=True)
         for state in (CACHE / "resume").glob(f"{name}-*.pt"):
@@ -58,9 +58,9 @@ def main(argv=None):
           f"input {params.train.input_size[0]} px, experiment {spec['experiment']}")
     for pruner, (table, seconds) in seen.items():
         cell, mae = _best(table)
-        print(f"{'median pruner' if pruner == 'median' else 'no pruner':>13}: {len(table)} cells, {(table.state == 'PRUNED').sum()} pruned, {table.epochs.sum()} epochs, "
+        print(f"{pruner + ' pruner' if pruner != 'none' else 'no pruner':>15}: {len(table)} cells, {(table.state == 'PRUNED').sum()} pruned, {table.epochs.sum()} epochs, "
               f"{seconds / 60:.1f} min; best alpha={cell[0]:g} beta={cell[1]:g} (validation MAE {mae:.2f} deg)")
-    pruned, full = (seen[p][0] for p in ("median", "none"))
+    pruned, full = (seen[p][0] for p in (args.pruner, "none"))
     print(f"epochs with / without pruning: {pruned.epochs.sum()} / {full.epochs.sum()} = {pruned.epochs.sum() / full.epochs.sum():.2f}")
     print(f"same best cell: {'yes' if _best(pruned)[0] == _best(full)[0] else 'no'}")
 

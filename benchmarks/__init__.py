@@ -1,0 +1,2 @@
+"""Benchmarks: scripts that measure this machine and print ratios measured in one run
+(`python -m benchmarks.<name>`); never timed assertions in the tests."""
