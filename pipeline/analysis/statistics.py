@@ -5,13 +5,16 @@ Two sources of noise move a harness number: the training run (seed: initialisati
 augmentation) and the finite test set. Both are resampled by a hierarchical bootstrap:
 
 - per experiment, its seeds are drawn with replacement;
-- the test set's resampling units are drawn with replacement: single samples (AFLW2000), or
-  whole sequences when the predictions carry sequence ids (BIWI: the frames of one sequence show
-  one person in one room, so their errors move together and resampling frames one by one would
-  understate the test set's noise). In a paired comparison both experiments get the *same*
-  resampled units, so the difficulty of a sample, shared by both, cancels in the difference.
+- then the test set's resampling units are drawn with replacement, one draw shared by all drawn
+  seeds (seeds and samples are crossed: every seed's model scores every test sample). The units
+  are single samples (AFLW2000), or whole sequences when the predictions carry sequence ids
+  (BIWI: the frames of one sequence show one person in one room, so their errors move together
+  and resampling frames one by one would understate the test set's noise). In a paired
+  comparison both experiments get the *same* resampled units, so the difficulty of a sample,
+  shared by both, cancels in the difference.
 
-Small-sample corrections (both checked by tests/test_statistics.py on simulated errors):
+Two small-sample corrections (the procedure with both is checked for coverage by
+tests/test_statistics.py on simulated errors whose truth is known):
 
 1. A bootstrap of n values has variance (n - 1)/n times the variance of their mean. Each
    resample's seed deviation is therefore scaled by sqrt(S/(S-1)) and its unit deviation by
@@ -205,7 +208,7 @@ def load_run_errors(results: Path, experiment: str, test_set: str, seeds: Sequen
     for k, t in tables.items():
         if len(t) != len(first) or not np.array_equal(t["sample_id"].to_numpy(str), ids):
             other = set(t["sample_id"]) ^ set(first["sample_id"])
-            example = sorted(other)[0] if other else "(order)"
+            example = str(sorted(other)[0]) if other else "(order)"
             raise DataError(f"{files[k]}: its sample ids differ from {path0} (e.g. {example!r}); every seed must be evaluated on "
                             "the same test set; re-run evaluate for both (dvc repro)")
     errors = np.stack([t[list(ERROR_COLUMNS)].to_numpy(np.float64) for t in tables.values()])
@@ -221,8 +224,8 @@ def align(a: RunErrors, b: RunErrors) -> tuple[RunErrors, RunErrors]:
     only_b = np.setdiff1d(b.sample_ids, a.sample_ids)
     fa = a.files[0] if a.files else f"{a.experiment} on {a.test_set}"
     fb = b.files[0] if b.files else f"{b.experiment} on {b.test_set}"
-    which = f"{len(only_a)} sample id(s) of {fa} (e.g. {only_a[0]!r}) are not in {fb}" if len(only_a) else \
-        f"{len(only_b)} sample id(s) of {fb} (e.g. {only_b[0]!r}) are not in {fa}"
+    which = f"{len(only_a)} sample id(s) of {fa} (e.g. {str(only_a[0])!r}) are not in {fb}" if len(only_a) else \
+        f"{len(only_b)} sample id(s) of {fb} (e.g. {str(only_b[0])!r}) are not in {fa}"
     raise DataError(f"{which}; a paired comparison needs both evaluated on the same test set (re-run evaluate, dvc repro)")
 
 
@@ -450,7 +453,8 @@ def compare(a: RunErrors, b: RunErrors, *, paired: bool = True, level: float = L
     nu = _satterthwaite([(sva, xa.n_seeds - 1), (svb, xb.n_seeds - 1), *test_parts])
     sd = lambda x, v, i: float(math.sqrt(v[i] * x.n_seeds)) if x.n_seeds > 1 else None  # noqa: E731
     per_metric = lambda values: {m: float(v) for m, v in zip(METRICS, values)}  # noqa: E731
-    common = dict(a=a.experiment, b=b.experiment, test_set=a.test_set, paired=paired, difference=per_metric(point),
+    test_set = a.test_set if a.test_set == b.test_set else f"{a.test_set}/{b.test_set}"
+    common = dict(a=a.experiment, b=b.experiment, test_set=test_set, paired=paired, difference=per_metric(point),
                   n_seeds=(a.n_seeds, b.n_seeds), n_samples=(a.n_samples, b.n_samples), unit=unit,
                   n_units=(xa.n_units, xb.n_units), seed_sd={m: (sd(xa, sva, i), sd(xb, svb, i)) for i, m in enumerate(METRICS)},
                   test_se=per_metric(np.sqrt(test_var)), df=per_metric(nu), mean=(per_metric(_point(xa)), per_metric(_point(xb))),
