@@ -19,19 +19,22 @@ tests/test_statistics.py on simulated errors whose truth is known):
 1. A bootstrap of n values has variance (n - 1)/n times the variance of their mean. Each
    resample's seed deviation is therefore scaled by sqrt(S/(S-1)) and its unit deviation by
    sqrt(G/(G-1)) (S seeds, G units), which makes the bootstrap variance unbiased.
-2. With 3 or 5 seeds the seed variance is itself estimated from 2 or 4 degrees of freedom: a
-   normal-quantile interval covers about 85%, not 95% (Student's t). The percentile interval is
-   therefore stretched about the point estimate by t_{nu, 0.975} / z_{0.975}, where nu is the
+2. With 2, 3 or 5 seeds the seed variance is itself estimated from 1, 2 or 4 degrees of freedom,
+   so a normal-quantile interval is too short (Student's t): simulated with seed noise
+   dominating, it covered 81%, 87% and 93% instead of 95%. The percentile interval is therefore
+   stretched about the point estimate by t_{nu, 0.975} / z_{0.975}, where nu is the
    Welch-Satterthwaite degrees of freedom of the variance components (seed variance of each
-   experiment with S - 1 df, test-set variance with G - 1 df). With many seeds and samples this
-   factor is 1 and the interval is the plain percentile interval.
+   experiment with S - 1 df, test-set variance with G - 1 df); the same simulations then
+   covered 96%, 96% and 96% (1000 repeats each). With many seeds and units the factor is 1 and
+   the interval is the plain percentile interval.
 
 One seed: the value and "1 seed, no interval" (seed noise cannot be estimated from one run, and
 an interval of the test-set noise alone would look far more certain than one run is).
 
 Everything is vectorised (numpy matrix products over resample weights) and seeded: `seed` is the
 bootstrap's np.random.Generator seed, so a report is reproducible. 4000 resamples of 5 seeds x
-2000 samples take well under a second on one core.
+2000 samples take about 0.3 s of CPU. (Many tiny bootstraps on a busy machine run faster with
+BLAS limited to one thread, e.g. threadpoolctl.threadpool_limits(1), as the tests do.)
 
 Readers: `load_run_errors` reads the per-sample predictions the pipeline writes (one seed:
 results/<experiment>/predictions/<test set>.csv; several: results/<experiment>/seed-<k>/predictions/
