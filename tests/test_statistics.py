@@ -65,10 +65,10 @@ def test_interval_of_a_difference_is_calibrated_and_a_broken_one_is_caught():
     ours = broken = 0
     for r in range(REPEATS):
         a, b = simulate(rng, 5, 200, delta)
-        lo, hi = st.compare(a, b, resamples=800, seed=r).interval["mae"]
+        lo, hi = st.compare(a, b, resamples=600, seed=r).interval["mae"]
         ours += lo <= delta <= hi
         diff = a.errors.mean(axis=(0, 2)) - b.errors.mean(axis=(0, 2))  # broken: seed noise ignored
-        boot = diff[rng.integers(0, len(diff), (800, len(diff)))].mean(axis=1)
+        boot = diff[rng.integers(0, len(diff), (600, len(diff)))].mean(axis=1)
         blo, bhi = np.quantile(boot, [0.025, 0.975])
         broken += blo <= delta <= bhi
     assert 0.90 <= ours / REPEATS <= 0.99, f"coverage {ours / REPEATS:.3f}"
@@ -84,11 +84,11 @@ def test_sequences_are_resampled_whole_and_frame_resampling_is_caught():
     ours = frames = 0
     for r in range(REPEATS):
         a, b = simulate(rng, 5, 200, delta, s_seed=0.3, sequences=8, s_own=1.0)
-        c = st.compare(a, b, resamples=800, seed=r)
+        c = st.compare(a, b, resamples=600, seed=r)
         assert c.unit == "sequence" and c.n_units == (8, 8)
         lo, hi = c.interval["mae"]
         ours += lo <= delta <= hi
-        lo, hi = st.compare(a, b, resamples=800, seed=r, resample="sample").interval["mae"]
+        lo, hi = st.compare(a, b, resamples=600, seed=r, resample="sample").interval["mae"]
         frames += lo <= delta <= hi
     assert 0.90 <= ours / REPEATS <= 0.99, f"coverage {ours / REPEATS:.3f}"
     assert frames / REPEATS < 0.85, f"frame resampling covered {frames / REPEATS:.3f}: the check cannot tell"
