@@ -20,6 +20,7 @@ setup: $(VENV)/.installed
 # stage, sweep worker, torchrun rank) compiles torch's and mlflow's sources again on import
 # when PYTHONDONTWRITEBYTECODE is set, 30 s instead of 10 s here.
 $(VENV)/.installed: pyproject.toml uv.lock | $(BIN)/uv
+	@$(BIN)/uv lock --check --offline --quiet || { echo >&2 "make setup: uv.lock no longer matches the dependencies in pyproject.toml; run 'make lock' and commit uv.lock"; exit 1; }
 	$(BIN)/uv sync --locked --all-extras --compile-bytecode
 	touch $@
 
