@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 # the uv release that writes and reads uv.lock: pyproject.toml's [tool.uv] required-version
 UV_VERSION := $(shell sed -n 's/^required-version = "==\([^"]*\)".*/\1/p' pyproject.toml)
 
-.PHONY: setup lock repro repro-all test test-fast lint-imports ui
+.PHONY: setup lock repro repro-all test test-fast lint-imports ui dashboard
 setup: $(VENV)/.installed
 
 # Installs exactly the versions (and file hashes) of uv.lock: the package, its extras (test,
@@ -53,3 +53,11 @@ lint-imports: setup
 
 ui: setup
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1
+
+# Optuna's web UI on a sweep's study, at http://127.0.0.1:8080: `make dashboard STUDY=alpha_beta`
+# opens results/sweeps/alpha_beta/journal.log; `make dashboard STORAGE=postgresql+psycopg2://...`
+# the database the workers were given with --storage (README, "Looking at a study in optuna-dashboard")
+STUDY ?= alpha_beta
+dashboard: setup
+	@test -n "$(STORAGE)" -o -f results/sweeps/$(STUDY)/journal.log || { echo >&2 "make dashboard: no study at results/sweeps/$(STUDY)/journal.log; run python sweeps/$(STUDY).py, or give STORAGE=<database URL>"; exit 1; }
+	optuna-dashboard $(or $(STORAGE),results/sweeps/$(STUDY)/journal.log) --host 127.0.0.1 --port 8080
