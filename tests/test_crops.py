@@ -60,3 +60,12 @@ def test_store_round_trip_and_head_centre_in_crop_pixels(tmp_path):
     np.testing.assert_allclose(store.ypr[0], [10, 20, 30], atol=1e-5)
     # The rule "box" crops exactly the landmark box, whose centre maps to the crop's middle.
     np.testing.assert_allclose(store.labels[["cx", "cy"]].to_numpy()[0], [8, 8], atol=1e-6)
+
+
+def test_each_dataset_draws_its_own_crop_margins():
+    """The margins' random stream comes from the dataset's name: two names of the same length
+    (aflw2000, biwi_npz) no longer share it."""
+    names = ("300w_lp", "aflw2000", "biwi_npz", "biwi")
+    seeds = {crop.name_seed(n) for n in names}
+    assert len(seeds) == len(names) and crop.name_seed("aflw2000") == crop.name_seed("aflw2000")
+    assert len("aflw2000") == len("biwi_npz")
