@@ -1,9 +1,10 @@
 """Evaluate stage, and scoring any checkpoint on any dataset folder.
 
-Stage (an experiment of params.yaml, on the test sets of its protocol):
-    python -m pipeline.evaluate EXPERIMENT
-writes results/EXPERIMENT/metrics.json ({test set: yaw, pitch, roll, mae, n, n_filtered, ...}),
-criteria.json (Criteria II and III) and predictions/<test set>.csv.
+Stage (one run of an experiment of params.yaml, on the test sets of its protocol):
+    python -m pipeline.evaluate EXPERIMENT [--seed K]
+reads results/EXPERIMENT/seed-K/model.pt and writes beside it metrics.json ({test set: yaw,
+pitch, roll, mae, n, n_filtered, ...}), criteria.json (Criteria II and III) and
+predictions/<test set>.csv.
 
 Any checkpoint on any dataset folder (cropped with the checkpoint's own crop settings):
     python -m pipeline.evaluate --checkpoint CKPT --dataset aflw2000 --root DIR --out FILE.json
@@ -17,7 +18,7 @@ from pathlib import Path
 from pipeline.analysis.evaluation import evaluate_checkpoint, evaluate_folder
 from pipeline.config.params import DATASETS
 from pipeline.core.errors import cli
-from pipeline.core.paths import experiment_dir
+from pipeline.core.paths import run_dir
 
 
 def _print(label: str, m: dict) -> None:
@@ -27,7 +28,8 @@ def _print(label: str, m: dict) -> None:
 @cli
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiment", nargs="?", help="name under 'experiments' in params.yaml (reads results/NAME/model.pt)")
+    parser.add_argument("experiment", nargs="?", help="name under 'experiments' in params.yaml (reads results/NAME/seed-K/model.pt)")
+    parser.add_argument("--seed", type=int, default=0, help="which run of the experiment (default 0)")
     parser.add_argument("--checkpoint", type=Path, help="any model.pt written by the harness")
     parser.add_argument("--dataset", help=f"format of --root: {', '.join(DATASETS)}")
     parser.add_argument("--root", type=Path, help="dataset folder (for biwi: the hpdb folder; for biwi_npz: a .npz file or a folder of them)")
@@ -35,8 +37,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     folder_mode = [args.checkpoint, args.dataset, args.root, args.out]
     if args.experiment and not any(folder_mode):
-        for test_set, m in evaluate_checkpoint(experiment_dir(args.experiment)).items():
-            _print(f"{args.experiment} on {test_set}", m)
+        for test_set, m in evaluate_checkpoint(run_dir(args.experiment, args.seed)).items():
+            _print(f"{args.experiment} seed {args.seed} on {test_set}", m)
     elif not args.experiment and all(folder_mode):
         _print(f"{args.checkpoint} on {args.root}", evaluate_folder(args.checkpoint, args.dataset, args.root, args.out))
     else:

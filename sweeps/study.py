@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from pipeline.core.atomic import atomic_file
 from pipeline.core.errors import ConfigError
 from pipeline.engine import tracking
+from pipeline.reporting.sweep_figures import optuna_figures
 from sweeps.spec import PRUNERS, Sweep
 
 PARENT = "mlflow_parent_run_id"  # study user attr
@@ -167,14 +168,16 @@ def results_table(study: optuna.Study) -> pd.DataFrame:
 
 
 def export(study: optuna.Study, sweep: Sweep, folder: Path) -> pd.DataFrame:
-    """Write results.csv and the figure, and log both to the study's parent MLflow run."""
+    """Write results.csv, the paper's figure and Optuna's own (history, importances, contour), and
+    log them to the study's parent MLflow run."""
     table = results_table(study)
     with atomic_file(folder / "results.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
-    figure = sweep.plot(table, folder, sweep) if len(table) else None
+    figures = [sweep.plot(table, folder, sweep)] if len(table) else []
+    figures += optuna_figures(study, folder, [sweep.param(k) for k in (*sweep.grid, *sweep.ranges)])
     with tracking.run("", {}, run_id=study.user_attrs[PARENT]) as (mlflow, _):
         mlflow.log_artifact(str(folder / "results.csv"))
-        if figure:
+        for figure in figures:
             mlflow.log_artifact(str(figure))
         done = table[table.state == "COMPLETE"] if len(table) else table
         mlflow.log_metrics({"trials_complete": len(done), "trials_pruned": len(table) - len(done),

@@ -24,6 +24,7 @@ name is unique per study and cell and so is its resume file under cache/resume/.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import socket
@@ -144,6 +145,25 @@ def heartbeat(trial: optuna.Trial):
         thread.join()
 
 
+def say(job: Job, line: str) -> None:
+    """One whole line to stdout (a worker's lines never interleave with another's mid-line),
+    prefixed with the worker's process id when several workers share the terminal."""
+    print(f"[worker {os.getpid()}] {line}" if job.workers > 1 else line, flush=True)
+
+
+def progress(study: optuna.Study, job: Job) -> str:
+    """'k of n trials done, about m min left': finished trials (COMPLETE or PRUNED) of the sweep's
+    total, and the time left at the mean duration of the finished ones, across the workers."""
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    total = (len(list(itertools.product(*job.spec["grid"].values()))) if job.sweep.grid else job.spec["trials"])
+    if not done:
+        return f"0 of {total} trials done"
+    mean = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done) / len(done)
+    left = max(0, total - len(done)) * mean / max(1, job.workers)
+    return f"{len(done)} of {total} trials done, about {left / 60:.0f} min left"
+
+
 def suggest(trial: optuna.Trial, job: Job) -> dict:
     """The trial's values by params.yaml key (fixed ones for queued trials). A grid key is a float
     over the grid's range, not a categorical: Optuna refuses a categorical whose choices change,
@@ -175,10 +195,11 @@ def run_trial(trial: optuna.Trial, job: Job, config, parent: str) -> float:
     def on_epoch(epoch: int, val_mae: float) -> None:
         if math.isnan(val_mae):
             raise ConfigError(f"params.yaml sweeps.{job.sweep.name}: experiment {job.spec['experiment']} held out no validation "
-                              f"sample (val_fraction {config['val_fraction']} of its training groups; BIWI holds out whole "
+                              f"sample (val_fraction {config.val_fraction} of its training groups; BIWI holds out whole "
                               f"sequences); raise sweeps.{job.sweep.name}.val_fraction")
         if "train_run_id" not in trial.user_attrs:
             trial.set_user_attr("train_run_id", mlflow.active_run().info.run_id)
+        say(job, f"trial {trial.number} epoch {epoch + 1}/{epochs}: validation MAE {val_mae:.2f} deg")
         trial.report(val_mae, epoch + 1)
         if epoch + 1 < epochs and trial.should_prune():
             mlflow.set_tag("sweep.state", "PRUNED")
@@ -233,7 +254,7 @@ def _run(study: optuna.Study, trial: optuna.Trial, job: Job, parent: str) -> boo
     values = suggest(trial, job)
     config = trial_config(job, values)
     label = " ".join(f"{job.sweep.param(k)}={v:.4g}" for k, v in values.items())
-    print(f"trial {trial.number} started: {label}", flush=True)
+    say(job, f"trial {trial.number} started: {label}")
     t0, value, state, note = time.time(), None, TrialState.COMPLETE, ""
     with heartbeat(trial):
         try:
@@ -257,6 +278,6 @@ def _run(study: optuna.Study, trial: optuna.Trial, job: Job, parent: str) -> boo
     if state == TrialState.COMPLETE:
         test = ", ".join(f"{ts} {m['mae']:.2f}" for ts, m in trial.user_attrs["test"].items())
         note = f"validation MAE {value:.2f} deg (test MAE {test})"
-    print(f"trial {trial.number} {state.name}: {label}: {note} [{time.time() - t0:.0f} s]", flush=True)
+    say(job, f"trial {trial.number} {state.name}: {label}: {note} [{time.time() - t0:.0f} s]; {progress(study, job)}")
     return state != TrialState.FAIL
 

@@ -87,7 +87,8 @@ def copy_project(dst: Path, params_extra: dict | None = None) -> Path:
         return [n for n in names if (top and n in TOP_SKIP) or n == "__pycache__" or n.startswith(".staging")]
 
     shutil.copytree(ROOT, dst, ignore=ignore)
-    shutil.copytree(ROOT / ".dvc", dst / ".dvc", ignore=lambda folder, names: [n for n in names if n not in ("config", ".gitignore")])
+    shutil.copytree(ROOT / ".dvc", dst / ".dvc", ignore=lambda folder, names: [n for n in names if Path(folder) == ROOT / ".dvc"
+                                                                                and n not in ("config", ".gitignore", "plots")])
     for generated in ("report.md", "report.pdf", "figures"):
         target = dst / "reports" / generated
         shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)

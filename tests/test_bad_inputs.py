@@ -139,7 +139,7 @@ PARAM_CASES = [  # (change of params.yaml, command, what the one line must say)
     (set_param("sweeps.gamma.experiment", "dadl"), ["sweeps/gamma.py"], "params.yaml sweeps.gamma.experiment: dadl (model dadl) has no gamma"),
     (lambda params: None, ["-m", "pipeline.configure", "nope"], "params.yaml: no experiment 'nope' under experiments"),
     (lambda params: None, ["-m", "pipeline.train", "nope"], "results/nope/config.json: missing"),
-    (lambda params: None, ["-m", "pipeline.evaluate", "nope"], "results/nope/model.pt: checkpoint not found"),
+    (lambda params: None, ["-m", "pipeline.evaluate", "nope"], "results/nope/seed-0/model.pt: checkpoint not found"),
 ]
 
 
@@ -195,7 +195,7 @@ def test_unreadable_checkpoints(project, tmp_path, kind, message):
 
 def test_evaluate_out_naming_a_folder(project, tmp_path):
     (tmp_path / "out").mkdir()
-    check_refused(project, [*EVALUATE, "--checkpoint", "results/dadl/model.pt", "--dataset", "aflw2000", "--root", "data/raw/aflw2000",
+    check_refused(project, [*EVALUATE, "--checkpoint", "results/dadl/seed-0/model.pt", "--dataset", "aflw2000", "--root", "data/raw/aflw2000",
                             "--out", str(tmp_path / "out")], "--out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and not list((tmp_path / "out").iterdir())
 
@@ -211,7 +211,7 @@ def test_evaluate_out_naming_a_folder(project, tmp_path):
 ])
 def test_broken_dataset_files(project, tmp_path, kind, message):
     dataset, root = dataset_with(tmp_path, kind)
-    check_refused(project, [*EVALUATE, "--checkpoint", "results/dadl/model.pt", "--dataset", dataset, "--root", str(root),
+    check_refused(project, [*EVALUATE, "--checkpoint", "results/dadl/seed-0/model.pt", "--dataset", dataset, "--root", str(root),
                             "--out", str(tmp_path / "out.json")], message)
     assert not (tmp_path / "out.json").exists() and not (tmp_path / "out.csv").exists()
 
@@ -225,7 +225,7 @@ def test_divergence_stops_without_touching_the_checkpoint(project):
     write_params(project, params)
     try:
         run(project, sys.executable, "-m", "pipeline.configure", "dadl")
-        before = {p: p.read_bytes() for p in (project / "results" / "dadl").glob("*.*") if p.name != "config.json"}
+        before = {p: p.read_bytes() for p in (project / "results" / "dadl" / "seed-0").glob("*.*")}
         proc = run(project, sys.executable, "-m", "pipeline.train", "dadl", check=False)
         lines = error_lines(proc.stderr)
         assert proc.returncode == 2 and len(lines) == 1 and "diverged" in lines[0] and "lower lr (now 1e+06)" in lines[0], proc.stderr[-2000:]

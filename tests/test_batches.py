@@ -154,3 +154,30 @@ def test_loader_raises_what_the_background_thread_raised():
     plans = [plan_batch(store, np.array([0, 1]), (8, 8)), plan_batch(store, np.array([2, 9]), (8, 8))]  # sample 9 does not exist
     with pytest.raises(IndexError):
         list(Loader(store, plans, torch.device("cpu"), prefetch=2))
+
+
+def test_augmentation_is_drawn_at_planning_and_repeatable():
+    """Photometric augmentation changes pixels only (labels and crops untouched), draws its
+    randomness when a batch is planned (same seed, same batch) and keeps images in [0, 1]."""
+    from pipeline.config.params import Augment
+    from pipeline.data.batches import plan_batch
+    from pipeline.engine.loader import Loader
+
+    cfg = Augment(brightness=0.4, contrast=0.4, saturation=0.4, grey=0.5, blur=0.5, blur_sigma=1.5, noise=0.5, noise_std=0.05,
+                  erase=0.5, erase_area=(0.05, 0.2))
+    rng = np.random.default_rng(0)
+    n = 16
+    labels = pd.DataFrame({"yaw": rng.uniform(-90, 90, n), "pitch": 0.0, "roll": 0.0, "cx": 16.0, "cy": 16.0})
+    store = Store(path=None, images=rng.integers(0, 256, (n, 40, 40, 3), dtype=np.uint8), labels=labels, meta={})
+    idx = np.arange(n)
+
+    def batch(augmentation):
+        plan = plan_batch(store, idx, (32, 32), np.random.default_rng(3), augmentation)
+        return next(iter(Loader(store, [plan], torch.device("cpu"), prefetch=0)))
+
+    plain, augmented, again = batch(None), batch(cfg), batch(cfg)
+    assert torch.equal(augmented[0], again[0]) and not torch.equal(augmented[0], plain[0])
+    assert all(torch.equal(augmented[1][k], plain[1][k]) for k in plain[1])  # same crops, flips and labels
+    assert float(augmented[0].min()) >= 0 and float(augmented[0].max()) <= 1
+    grey = (augmented[0][:, 0] == augmented[0][:, 1]).flatten(1).all(1) & (augmented[0][:, 1] == augmented[0][:, 2]).flatten(1).all(1)
+    assert 0 < int(grey.sum()) < n  # some samples grey, not all

@@ -47,7 +47,7 @@ def load(change: dict):
 @pytest.mark.parametrize("overrides, message", [
     ({"sigma": "wide"}, "params.yaml experiments.x.sigma: "),
     ({"epochs": 0}, "params.yaml experiments.x.epochs: Input should be greater than or equal to 1, got 0"),
-    ({"alpah": 1}, "params.yaml experiments.x: unknown key(s) alpah; the dadl model takes: alpha, backbone"),
+    ({"alpah": 1}, "params.yaml experiments.x: unknown key(s) alpah; the dadl model takes: alpha, augment, backbone"),
     ({"protocol": "p9"}, "params.yaml experiments.x.protocol: 'p9' is not under protocols"),
 ])
 def test_bad_experiment_values_name_the_experiment_and_key(overrides, message):

@@ -64,11 +64,11 @@ def test_training_killed_at_any_moment_resumes_cleanly(crash_project, i, moment)
     killed = run(proj, sys.executable, "-m", "pipeline.train", name, check=False, env={"HEADPOSE_FAILPOINT": moment})
     assert killed.returncode == -9, f"{moment} was never reached: {killed.stdout[-500:]}{killed.stderr[-500:]}"
     again = run(proj, sys.executable, "-m", "pipeline.train", name)
-    assert f"{name}: trained" in again.stdout
+    assert f"{name} seed 0: trained" in again.stdout
 
     from pipeline.engine.inference import load_checkpoint
 
-    _, ckpt = load_checkpoint(proj / "results" / name / "model.pt")
+    _, ckpt = load_checkpoint(proj / "results" / name / "seed-0" / "model.pt")
     assert ckpt.experiment.name == name and ckpt.epochs == EPOCHS
     client, runs = mlflow_runs(proj, name)
     assert len(runs) == 1 and runs[0].info.status == "FINISHED", [(r.info.run_id, r.info.status) for r in runs]
@@ -107,7 +107,7 @@ def test_crop_stage_killed_leaves_nothing_and_reruns_to_the_same_store(tiny_crop
 
 def test_killed_evaluate_leaves_no_output_and_its_run_ends_killed(tiny_project):
     proj = tiny_project
-    out = proj / "results" / "dadl"
+    out = proj / "results" / "dadl" / "seed-0"
     before = {p.name: p.read_bytes() for p in (out / "metrics.json", out / "criteria.json")}
     killed = run(proj, sys.executable, "-m", "pipeline.evaluate", "dadl", check=False, env={"HEADPOSE_FAILPOINT": "evaluate.before_commit"})
     assert killed.returncode == -9

@@ -18,11 +18,11 @@ pytestmark = pytest.mark.slow
 
 def test_repro_writes_every_output(tiny_repro):
     proj, _ = tiny_repro
-    for rel in ("results/dadl/model.pt", "results/dadl/train_log.csv", "results/dadl/predictions/aflw2000.csv",
-                "results/dadl/predictions/biwi.csv", "results/dadl/robustness.json", "results/baseline/metrics.json",
+    for rel in ("results/dadl/seed-0/model.pt", "results/dadl/seed-0/train_log.csv", "results/dadl/seed-0/predictions/aflw2000.csv",
+                "results/dadl/seed-0/predictions/biwi.csv", "results/dadl/seed-0/robustness.json", "results/baseline/metrics.json",
                 "reports/report.md", "reports/report.pdf", "reports/figures/gradcam_aflw2000.png"):
         assert (proj / rel).is_file(), rel
-    metrics = json.loads((proj / "results/dadl/metrics.json").read_text())
+    metrics = json.loads((proj / "results/dadl/seed-0/metrics.json").read_text())
     for test_set in ("aflw2000", "biwi"):
         m = metrics[test_set]
         assert {"yaw", "pitch", "roll", "mae", "n", "n_filtered", "run_id"} <= set(m)
@@ -65,7 +65,7 @@ def test_mlflow_holds_train_and_evaluate_runs(tiny_repro):
     assert train.data.params["model"] == "dadl" and train.data.params["backbone"] == "resnet18" and train.data.params["input_size"] == "[32, 32]"
     assert "val_mae" in train.data.metrics and "data_fingerprint" in train.data.tags and "git_commit" in train.data.tags
     assert len(client.get_metric_history(train.info.run_id, "train_loss")) == TINY["train"]["epochs"]
-    assert sorted(a.path for a in client.list_artifacts(train.info.run_id)) == ["model.pt", "split.json", "train_log.csv"]
+    assert {"model.pt", "split.json", "train_log.csv"} <= {a.path for a in client.list_artifacts(train.info.run_id)}
     assert evaluate.data.tags["train_run_id"] == train.info.run_id
     assert "aflw2000_mae" in evaluate.data.metrics and "biwi_mae" in evaluate.data.metrics
 
@@ -140,7 +140,7 @@ def test_evaluate_command_on_the_real_aflw2000_folder(tiny_project, tmp_path):
 
     proj = tiny_project
     out = tmp_path / "real.json"
-    run(proj, sys.executable, "-m", "pipeline.evaluate", "--checkpoint", "results/dadl/model.pt",
+    run(proj, sys.executable, "-m", "pipeline.evaluate", "--checkpoint", "results/dadl/seed-0/model.pt",
         "--dataset", "aflw2000", "--root", str(REAL_AFLW2000), "--out", str(out))
     result = json.loads(out.read_text())
     mats = sorted(REAL_AFLW2000.glob("image*.mat"))
@@ -167,7 +167,7 @@ def test_bernoulli_with_background_trains_on_whole_frames(tiny_project):
     run(proj, sys.executable, "-m", "pipeline.configure", "bernoulli_at_bg")
     run(proj, sys.executable, "-m", "pipeline.train", "bernoulli_at_bg")
     run(proj, sys.executable, "-m", "pipeline.evaluate", "bernoulli_at_bg")
-    m = json.loads((proj / "results/bernoulli_at_bg/metrics.json").read_text())["biwi_frames"]
+    m = json.loads((proj / "results/bernoulli_at_bg/seed-0/metrics.json").read_text())["biwi_frames"]
     frames = json.loads((proj / "data/crops/biwi_frames/meta.json").read_text())
     assert frames["store_size"] == [128, 96] and 0 < m["n"] < frames["n"] and m["split"]["test"]
 
@@ -183,11 +183,11 @@ def test_protocol_p2_trains_and_tests_on_disjoint_biwi_sequences(tiny_project):
     write_params(proj, params)
     out = run(proj, "dvc", "repro").stdout
     assert "Running stage 'crop'" not in out and "Running stage 'train@dadl'" in out
-    metrics = json.loads((proj / "results/dadl/metrics.json").read_text())
+    metrics = json.loads((proj / "results/dadl/seed-0/metrics.json").read_text())
     assert set(metrics) == {"biwi"} and metrics["biwi"]["protocol"] == "p2"
     split = metrics["biwi"]["split"]
     assert split["train"] and split["test"] and not set(split["train"]) & set(split["test"])
-    tested = set(pd.read_csv(proj / "results/dadl/predictions/biwi.csv", dtype={"sequence": str})["sequence"])
+    tested = set(pd.read_csv(proj / "results/dadl/seed-0/predictions/biwi.csv", dtype={"sequence": str})["sequence"])
     assert tested == set(split["test"])
     baseline = json.loads((proj / "results/baseline/metrics.json").read_text())
     assert baseline["p2"]["biwi"]["n"] == metrics["biwi"]["n"]
@@ -204,8 +204,9 @@ def test_torchrun_two_cpu_processes_write_one_checkpoint_and_one_run(tiny_projec
     run(proj, sys.executable, "-m", "pipeline.configure", "ddp")
     torchrun = Path(sys.executable).parent / "torchrun"
     proc = run(proj, str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "pipeline.train", "ddp")
-    assert proc.stdout.count("ddp: trained") == 1
-    assert sorted(p.name for p in (proj / "results/ddp").iterdir()) == ["config.json", "model.pt", "train_log.csv"]
+    assert proc.stdout.count("ddp seed 0: trained") == 1
+    assert sorted(p.relative_to(proj / "results/ddp").as_posix() for p in (proj / "results/ddp").rglob("*")) == \
+        ["config.json", "seed-0", "seed-0/model.pt", "seed-0/train_log.csv"]
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{proj / 'mlflow.db'}")
     exp = client.get_experiment_by_name("head-pose")
     runs = client.search_runs([exp.experiment_id], filter_string="tags.experiment = 'ddp'")
@@ -223,8 +224,53 @@ def test_bf16_training_on_cpu_gives_a_finite_loss_and_a_checkpoint_that_evaluate
     write_params(proj, params)
     for stage in ("configure", "train", "evaluate"):
         run(proj, sys.executable, "-m", f"pipeline.{stage}", "dadl")
-    log = pd.read_csv(proj / "results/dadl/train_log.csv")
+    log = pd.read_csv(proj / "results/dadl/seed-0/train_log.csv")
     assert len(log) == 2 and all(math.isfinite(v) for v in log.train_loss)
-    metrics = json.loads((proj / "results/dadl/metrics.json").read_text())
+    metrics = json.loads((proj / "results/dadl/seed-0/metrics.json").read_text())
     assert all(math.isfinite(m["mae"]) for m in metrics.values())
     assert json.loads((proj / "results/dadl/config.json").read_text())["precision"] == "bf16"
+
+
+def test_mlflow_views_datasets_logged_models_and_the_report_run(tiny_repro):
+    """What the MLflow UI shows after a tiny pipeline run, read through its client: the experiment
+    opens on model training, every train and evaluate run names its datasets, each trained model is
+    an MLflow PyTorch model that loads back and predicts like the checkpoint, the report has a run."""
+    import mlflow
+    import numpy as np
+    import torch
+
+    from pipeline.data.batches import make_batch, to_unit_float
+    from pipeline.data.store import load_store
+    from pipeline.engine.inference import load_checkpoint
+
+    proj, _ = tiny_repro
+    mlflow.set_tracking_uri(f"sqlite:///{proj / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name("head-pose")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = client.search_runs([exp.experiment_id], "tags.experiment = 'dadl'")
+    train = next(r for r in runs if r.data.tags["stage"] == "train")
+    evaluate = next(r for r in runs if r.data.tags["stage"] == "evaluate")
+    def contexts(run):
+        return {(d.dataset.name, {t.key: t.value for t in d.tags}.get("mlflow.data.context")) for d in run.inputs.dataset_inputs}
+
+    assert contexts(train) == {("300w_lp", "training"), ("300w_lp (validation groups)", "validation")}
+    assert {d.dataset.digest for d in train.inputs.dataset_inputs} == {train.data.tags["data_fingerprint"]}
+    assert contexts(evaluate) == {("aflw2000", "test"), ("biwi", "test")}
+    assert train.data.tags["seed"] == "0" and train.data.tags["version.torch"].startswith(torch.__version__.split("+")[0])
+
+    logged = mlflow.search_logged_models(experiment_ids=[exp.experiment_id], filter_string=f"source_run_id = '{train.info.run_id}'",
+                                         output_format="list")
+    assert len(logged) == 1
+    store = load_store(proj / "data/crops/aflw2000")
+    images = to_unit_float(make_batch(store, np.arange(5), (32, 32))[0]).contiguous()
+    served = mlflow.pyfunc.load_model(logged[0].model_uri).predict(images.numpy())
+    model, _ = load_checkpoint(proj / "results/dadl/seed-0/model.pt")
+    with torch.no_grad():
+        expected = model.predict(model(images)).numpy()
+    assert np.asarray(served).shape == (5, 3) and np.allclose(np.asarray(served), expected, atol=1e-3)
+
+    report = client.search_runs([exp.experiment_id], "tags.stage = 'report'")
+    assert len(report) == 1
+    artifacts = {a.path for a in client.list_artifacts(report[0].info.run_id)}
+    assert {"report.md", "report.pdf", "figures"} <= artifacts

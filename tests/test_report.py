@@ -49,15 +49,18 @@ FIT = {"fits": {a: {"sigma": s, "method": "least squares", "split": {"sigma_left
        "sigma_bins": [1.0, 1.5, 0.5], "mean_sigma": 1.0, "lenet_run_id": "lenetrun", "dataset": "300w_lp"}
 
 
+SEEDED = {"hard_label": 4.0, "wo": 9.0}  # experiments written with three seeds: error level of each
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     results, crops, out = tmp / "results", tmp / "crops", tmp / "reports"
-    write(results / "dadl" / "metrics.json", {"aflw2000": metrics(1), "biwi": metrics(2)})
-    write(results / "dadl" / "criteria.json", {"aflw2000": criteria(1), "biwi": criteria(2)})
-    write(results / "bernoulli_at_nbg" / "metrics.json", {"biwi": metrics(3, split=SPLIT)})
-    write(results / "bernoulli_at_nbg" / "criteria.json", {"biwi": criteria(3)})
-    write(results / "bernoulli_at_nbg" / "robustness.json", ROBUST)
+    write(results / "dadl" / "seed-0" / "metrics.json", {"aflw2000": metrics(1), "biwi": metrics(2)})
+    write(results / "dadl" / "seed-0" / "criteria.json", {"aflw2000": criteria(1), "biwi": criteria(2)})
+    write(results / "bernoulli_at_nbg" / "seed-0" / "metrics.json", {"biwi": metrics(3, split=SPLIT)})
+    write(results / "bernoulli_at_nbg" / "seed-0" / "criteria.json", {"biwi": criteria(3)})
+    write(results / "bernoulli_at_nbg" / "seed-0" / "robustness.json", ROBUST)
     write(results / "baseline" / "metrics.json", {"p1": {"aflw2000": metrics(20), "biwi": metrics(21)}, "p2": {"biwi": metrics(22)}})
     write(results / "asymmetry" / "fit.json", FIT)
     write(results / "sweeps" / "alpha_beta" / "results.csv",
@@ -76,9 +79,21 @@ def built(tmp_path_factory):
         pred[f"true_{a}"] = labels[a]
         pred[f"pred_{a}"] = labels[a] + rng.normal(0, 5, n)
         pred[f"err_{a}"] = (pred[f"pred_{a}"] - pred[f"true_{a}"]).abs()
-    (results / "dadl" / "predictions").mkdir(parents=True)
-    pred.to_csv(results / "dadl" / "predictions" / "aflw2000.csv", index=False)
-    doc = write_report(load_params(), out, results, crops)
+    (results / "dadl" / "seed-0" / "predictions").mkdir(parents=True)
+    pred.to_csv(results / "dadl" / "seed-0" / "predictions" / "aflw2000.csv", index=False)
+    for name, offset in SEEDED.items():  # three seeds each, on the same AFLW2000 samples: an interval and a claim to check
+        for seed in range(3):
+            errors = np.abs(rng.normal(offset + 0.3 * seed, 1.0, (n, 3)))
+            table = pd.DataFrame({"sample_id": labels.sample_id, "sequence": ""})
+            for i, a in enumerate(("yaw", "pitch", "roll")):
+                table[f"true_{a}"], table[f"pred_{a}"], table[f"err_{a}"] = 0.0, errors[:, i], errors[:, i]
+            folder = results / name / f"seed-{seed}"
+            (folder / "predictions").mkdir(parents=True)
+            table.to_csv(folder / "predictions" / "aflw2000.csv", index=False)
+            mae = errors.mean(axis=0)
+            write(folder / "metrics.json", {"aflw2000": {"yaw": mae[0], "pitch": mae[1], "roll": mae[2], "mae": mae.mean(), "n": n,
+                                                         "n_filtered": 0, "source": "synthetic", "run_id": f"{name}{seed}"}})
+    doc = write_report(load_params(), out, results, crops, track=False)
     return doc, out
 
 
@@ -98,12 +113,13 @@ def test_paper_rows_carry_the_papers_values_and_are_labelled_as_the_papers(built
         for method, values in PAPER[key]["rows"].items():
             row = cells(table, method)
             shown = [values[i] for i in order] if order else values  # Table II is printed pitch, yaw, roll, MAE
-            assert row[:4] == [fmt_paper(v) for v in shown], (key, method)
-            assert row[4].startswith("paper: ") and PAPER[key]["label"] in row[4]
+            assert row[:4] == [fmt_paper(v) for v in shown] and row[4] == "", (key, method)
+            assert row[5].startswith("paper: ") and PAPER[key]["label"] in row[5]
             assert table.kinds[table.rows.index(table.row(method))] == "paper"
     t4 = tables["dadl_table4"]
-    assert cells(t4, "ResNet50")[:8] == [fmt_paper(v) for v in PAPER["dadl_table4"]["rows"]["ResNet50"]]
-    assert cells(tables["dadl_table5"], "GSoft-label")[:2] == ["5.08", "4.94"]
+    printed = [fmt_paper(v) for v in PAPER["dadl_table4"]["rows"]["ResNet50"]]
+    assert cells(t4, "ResNet50")[:10] == [*printed[:4], "", *printed[4:], ""]
+    assert cells(tables["dadl_table5"], "GSoft-label")[:4] == ["5.08", "", "4.94", ""]
     # no paper value is shown as the harness's: every row whose Source is not a paper's is read from a file
     for table in tables.values():
         if "Source" in table.header:
@@ -115,19 +131,20 @@ def test_harness_rows_come_from_the_result_files(built):
     doc, _ = built
     tables = doc.tables()
     t1 = tables["dadl_table1"]
-    assert cells(t1, harness_label(t1, "dadl")) == ["11.00", "12.00", "13.00", "12.00", "harness", "run1"]
+    assert cells(t1, harness_label(t1, "dadl")) == ["11.00", "12.00", "13.00", "12.00", "1 seed, no interval", "harness", "run1"]
     assert cells(t1, "predict the training mean pose (protocol p1)")[:4] == ["30.00", "31.00", "32.00", "31.00"]
     assert "495" not in t1.note and "40 samples scored" in t1.note and "synthetic" in t1.note
     t2 = tables["dadl_table2"]
     assert cells(t2, harness_label(t2, "dadl"))[:4] == ["12.00", "13.00", "14.00", "13.00"]
     t3 = tables["dadl_table3"]
-    assert cells(t3, harness_label(t3, "bernoulli_at_nbg")) == ["13.00", "14.00", "15.00", "14.00", "harness", "run3"]
+    assert cells(t3, harness_label(t3, "bernoulli_at_nbg")) == ["13.00", "14.00", "15.00", "14.00", "1 seed, no interval", "harness", "run3"]
     assert cells(t3, "predict the training mean pose (protocol p2)")[:4] == ["32.00", "33.00", "34.00", "33.00"]
     assert "train 01, 03 / test 02" in t3.note
     t4 = tables["dadl_table4"]
-    assert cells(t4, harness_label(t4, "dadl"))[:8] == ["11.00", "12.00", "13.00", "12.00", "12.00", "13.00", "14.00", "13.00"]
+    assert cells(t4, harness_label(t4, "dadl"))[:10] == ["11.00", "12.00", "13.00", "12.00", "1 seed, no interval",
+                                                          "12.00", "13.00", "14.00", "13.00", "1 seed, no interval"]
     t5 = tables["dadl_table5"]
-    assert cells(t5, harness_label(t5, "dadl"))[:2] == ["12.00", "13.00"]
+    assert cells(t5, harness_label(t5, "dadl"))[:4] == ["12.00", "1 seed, no interval", "13.00", "1 seed, no interval"]
     assert "harness addition" in harness_label(t5, "dadl_asym")
     tb = tables["bernoulli_table2"]
     assert cells(tb, harness_label(tb, "bernoulli_at_nbg"))[:4] == ["13.00", "14.00", "15.00", "14.00"]
@@ -136,7 +153,7 @@ def test_harness_rows_come_from_the_result_files(built):
 def test_rows_not_run_say_so_and_give_the_command(built):
     doc, _ = built
     tables = doc.tables()
-    for key, name in (("dadl_table1", "hopenet_a1"), ("dadl_table3", "dadl_p2"), ("dadl_table5", "wo"),
+    for key, name in (("dadl_table1", "hopenet_a1"), ("dadl_table3", "dadl_p2"), ("dadl_table5", "gsoft"),
                       ("bernoulli_table2", "bernoulli_bg"), ("bernoulli_fig11", "bernoulli_at_nbg_8_16"), ("bernoulli_fig12", "bernoulli_p1")):
         row = tables[key].row(harness_label(tables[key], name))
         assert row[1] == "not run" and row[-1] == f"dvc exp run -S 'run=[{name}]'", (key, row)
@@ -159,7 +176,7 @@ def test_sweep_robustness_asymmetry_criteria_and_data_tables(built):
     assert best["aflw2000"][6] == "3, 3" and best["biwi"][6] == "1, 2" and best["biwi"][2:5] == ["1", "1", "8.00"]
     assert best["aflw2000"][5] == "2 / 1" and best["aflw2000"][7] == "e1"
     robust = tables["bernoulli_fig10"]
-    assert cells(robust, harness_label(robust, "bernoulli_at_nbg")) == ["biwi", "40", "2.00", "3.25 ± 0.50", "6.00 ± 0.25", "5", "robustrun"]
+    assert cells(robust, harness_label(robust, "bernoulli_at_nbg")) == ["biwi", "0", "40", "2.00", "3.25 ± 0.50", "6.00 ± 0.25", "5", "robustrun"]
     asym = tables["asymmetry"]
     assert asym.row("pitch")[1:] == ["30.0", "29.0 / 31.0", "least squares", "1.500", "0.68 / 0.14", "2", "0.6"]
     gamma = tables["bernoulli_gamma"]
@@ -182,7 +199,7 @@ def test_computed_notes_on_the_papers_numbers():
 def test_markdown_pdf_and_figures_are_written(built):
     _, out = built
     md = (out / "report.md").read_text()
-    assert "## DADL (Zhao et al. 2023)" in md and "| Dlib | 23.1 | 13.6 | 10.5 | 15.8 | paper: DADL Table 1 |" in md
+    assert "## DADL (Zhao et al. 2023)" in md and "| Dlib | 23.1 | 13.6 | 10.5 | 15.8 |  | paper: DADL Table 1 |" in md
     assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
     for line in md.splitlines():
         if line.startswith("!["):
@@ -212,3 +229,41 @@ def test_layout_names_only_experiments_params_defines():
     layout = load_layout()
     named = {n for key, names in layout.items() if key != "additions" for n in names} | set(layout["additions"])
     assert named <= defined, sorted(named - defined)
+
+
+def per_seed_mae(files) -> list[float]:
+    return [float(pd.read_csv(f)[["err_yaw", "err_pitch", "err_roll"]].to_numpy().mean()) for f in files]
+
+
+def test_several_seeds_give_the_mean_and_a_95_percent_interval(built):
+    doc, _ = built
+    t5 = doc.tables()["dadl_table5"]
+    row = cells(t5, harness_label(t5, "wo"))
+    folders = [p for p in sorted((built[1].parent / "results" / "wo").glob("seed-*"))]
+    mean = np.mean(per_seed_mae([f / "predictions" / "aflw2000.csv" for f in folders]))
+    assert row[0] == f"{mean:.2f}"
+    lo, hi = (float(v) for v in row[1].split("]")[0].strip("[").split(", "))
+    assert lo < mean < hi and row[1].endswith("3 seeds")
+    assert "and 2 more (one per seed" in row[-1]
+    appendix = doc.tables()["appendix"]
+    assert {r[1] for r in appendix.rows if r[0] == "wo"} == {"0", "1", "2"}
+
+
+def test_claims_table_opens_the_report_and_traces_back_to_the_files_it_read(built):
+    doc, out = built
+    claims = doc.tables()["claims"]
+    assert list(doc.tables())[0] == "claims"  # the first table of the report
+    row_index = next(i for i, r in enumerate(claims.rows) if r[0] == "dadl_t5_hard_vs_wo_aflw2000")
+    row = claims.rows[row_index]
+    files = claims.sources[row_index]
+    hard = per_seed_mae([f for f in files if "/hard_label/" in f])
+    wo = per_seed_mae([f for f in files if "/wo/" in f])
+    assert len(hard) == len(wo) == 3
+    difference = np.mean(hard) - np.mean(wo)
+    assert row[5].startswith(f"{difference:+.2f} [") and "(seeds 3/3)" in row[5]
+    assert row[4].startswith("-0.24") and row[6] == "supported"  # the simulated hard_label errors are clearly lower
+    not_run = next(r for r in claims.rows if r[0] == "dadl_t5_dadl_vs_gsoft_aflw2000")
+    assert not_run[6] == "not run" and not_run[-1] == "dvc exp run -S 'run=[gsoft]'"
+    one_seed = next(r for r in claims.rows if r[0] == "dadl_t5_dadl_vs_wo_aflw2000")
+    assert one_seed[6] == "not resolved" and "no interval" in one_seed[5]
+    assert "## Claims: the papers' comparisons checked on the harness" in (out / "report.md").read_text()

@@ -146,7 +146,7 @@ def test_rerun_trains_nothing_new(killed):
     import mlflow
 
     artifacts = mlflow.MlflowClient(tracking_uri=f"sqlite:///{proj / 'mlflow.db'}").list_artifacts(parents[0].info.run_id)
-    assert {a.path for a in artifacts} == {"results.csv", "heatmap.png"}
+    assert {a.path for a in artifacts} == {"results.csv", "heatmap.png", "optuna_history.png", "optuna_importances.png", "optuna_contour.png"}
 
 
 def _postgres_bin() -> Path | None:

@@ -42,9 +42,9 @@ def evaluate_checkpoint(out: Path, parent_run_id: str | None = None, progress: b
     exp, split = ckpt.experiment, ckpt.split
     name = exp.name
     protocol = exp.protocol
-    metrics, criteria, fps, tables = {}, {}, {}, {}
+    metrics, criteria, fps, tables, stores = {}, {}, {}, {}, {}
     for test_set in protocol.test:
-        store = load_store(CROPS / test_set)
+        store = stores[test_set] = load_store(CROPS / test_set)
         idx = rows(store.labels, protocol, split, test_set, "test")
         pred = predict(model, store, idx, exp.input_size, progress=f"evaluate {name} on {test_set}" if progress else None,
                        precision=exp.precision, prefetch=exp.prefetch)
@@ -54,13 +54,15 @@ def evaluate_checkpoint(out: Path, parent_run_id: str | None = None, progress: b
         if split is not None and test_set == protocol.train:
             metrics[test_set]["split"] = split
         fps[test_set] = fingerprint(store.path)
-    tags = {"experiment": name, "protocol": protocol.name, **{f"data_fingerprint.{k}": v for k, v in fps.items()}}
+    tags = {"experiment": name, "seed": exp.seed, "protocol": protocol.name, **{f"data_fingerprint.{k}": v for k, v in fps.items()}}
     with atomic_dir(out / "predictions") as staged, atomic_file(out / "criteria.json") as criteria_file, \
             atomic_file(out / "metrics.json") as metrics_file, tracking.run(f"evaluate:{name}", {}, parent_run_id=parent_run_id) as (mlflow, _):
         for test_set, table in tables.items():
             save_predictions(table, staged / f"{test_set}.csv")
         criteria_file.write_text(json.dumps(criteria, indent=2, sort_keys=True) + "\n")
         run_id = _log(mlflow, ckpt, metrics, tags)
+        for test_set, store in stores.items():
+            tracking.log_dataset(mlflow, test_set, store.path, fps[test_set], "test", store.meta.get("source", "unknown"))
         mlflow.log_dict(criteria, "criteria.json")
         mlflow.log_artifacts(str(staged), "predictions")
         for m in metrics.values():
@@ -96,6 +98,7 @@ def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path) -> di
             tracking.run(f"evaluate:{exp.name}", {}) as (mlflow, _):
         save_predictions(table, csv_file)
         result["run_id"] = _log(mlflow, ckpt, {dataset: metrics}, tags)
+        tracking.log_dataset(mlflow, dataset, Path(root), data_fp, "test", str(root))
         mlflow.log_text(csv_file.read_text(), f"predictions/{out.with_suffix('.csv').name}")
         json_file.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         failpoints.hit("evaluate.before_commit")

@@ -97,7 +97,7 @@ def robustness(out: Path, settings: Robustness, crops: Path = CROPS) -> dict:
                 runs.append({**criterion_1(pred, true), "seed": seed})
             entry[kind] = {"description": description, "repeats": runs, **summarise(runs)}
         report[test_set] = entry
-    tags = {"stage": "robustness", "experiment": exp.name, "train_run_id": ckpt.train_run_id}
+    tags = {"stage": "robustness", "experiment": exp.name, "seed": exp.seed, "train_run_id": ckpt.train_run_id}
     with tracking.run(f"robustness:{exp.name}", tags) as (mlflow, active):
         mlflow.log_params({"repeats": settings.repeats, "shift": settings.shift, "occluded_area": str(list(settings.occluded_area))})
         mlflow.log_metrics({f"{ts}_{kind}_{stat}_mae": e[kind][stat]["mae"] for ts, e in report.items()

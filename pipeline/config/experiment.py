@@ -52,6 +52,11 @@ class Experiment(Schedule):
                              f"got {list(self.input_size)}; use e.g. 64")
         return self
 
+    def for_seed(self, seed: int) -> "Experiment":
+        """The run of this experiment trained with `seed` (initialisation, batch order,
+        augmentation; and the train/test split too when split_per_seed is set)."""
+        return self.model_copy(update={"seed": seed, **({"split_seed": seed} if self.split_per_seed else {})})
+
     def summary(self) -> dict:
         """Every value as plain data, the model's hyperparameters lifted to the top level (what
         MLflow logs as a run's params, flattened by pipeline.engine.tracking.flat_params)."""

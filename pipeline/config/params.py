@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.fields import Count, NonNegativeFloat, NotBool, PositiveFloat, PositiveInt, Share
@@ -115,6 +115,22 @@ class Protocol(ProtocolSpec):
     name: str
 
 
+class Augment(Section):
+    """Photometric augmentation of training crops (pipeline.data.augment): colour factors drawn
+    in [1 - x, 1 + x], and the probability of each other change per sample."""
+
+    brightness: Annotated[float, Field(ge=0, lt=1), NotBool]
+    contrast: Annotated[float, Field(ge=0, lt=1), NotBool]
+    saturation: Annotated[float, Field(ge=0, le=1), NotBool]
+    grey: Annotated[float, Field(ge=0, le=1), NotBool]  # probability of a grey image
+    blur: Annotated[float, Field(ge=0, le=1), NotBool]  # probability of a Gaussian blur ...
+    blur_sigma: Annotated[float, Field(ge=0.3), NotBool]  # ... of sigma up to this many pixels
+    noise: Annotated[float, Field(ge=0, le=1), NotBool]  # probability of additive noise ...
+    noise_std: NonNegativeFloat  # ... of std up to this (images in [0, 1])
+    erase: Annotated[float, Field(ge=0, le=1), NotBool]  # probability of a random-erasing rectangle ...
+    erase_area: tuple[Share, Share]  # ... covering this share of the crop
+
+
 class Schedule(Section):
     """How one experiment trains: every key of params.yaml `train` but the protocol. An
     experiment overrides any of them."""
@@ -134,6 +150,8 @@ class Schedule(Section):
     seed: Count
     precision: Literal["auto", "bf16", "fp16", "fp32"]  # auto: bf16 on CUDA, fp32 on CPU
     prefetch: Count  # batches cut ahead in a background thread (0: none)
+    split_per_seed: StrictBool  # a run trained with seed k also splits its data with seed k (else split_seed)
+    augment: Augment | None  # photometric augmentation of training crops; null: none
 
 
 class Train(Schedule):
@@ -167,6 +185,7 @@ class Params(Section):
     protocols: dict[str, ProtocolSpec] = Field(min_length=1)
     train: Train
     run: list[str]
+    seeds: list[Count] = Field(min_length=1)  # each experiment of `run` is trained once per seed
     experiments: dict[str, dict[str, Any]]
     asymmetry: Asymmetry
     robustness: Robustness
@@ -176,6 +195,8 @@ class Params(Section):
     def _references(self):
         if self.train.protocol not in self.protocols:
             raise ValueError(f"train.protocol: {self.train.protocol!r} is not under protocols (known: {', '.join(self.protocols)})")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: each seed once, got {self.seeds}")
         for name in self.run:
             if name not in self.experiments:
                 raise ValueError(f"run: {name!r} is not under experiments (known: {', '.join(self.experiments)})")

@@ -26,6 +26,11 @@ def experiment_dir(name: str) -> Path:
     return RESULTS / name
 
 
+def run_dir(name: str, seed: int) -> Path:
+    """results/<name>/seed-<seed>/: one training run of an experiment and everything scored from it."""
+    return RESULTS / name / f"seed-{seed}"
+
+
 def experiment_config_file(name: str) -> Path:
     """results/<name>/config.json: the experiment resolved by the configure stage, read by train."""
     return RESULTS / name / "config.json"

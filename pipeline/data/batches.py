@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pipeline.config.params import Augment
 from pipeline.core import angles
+from pipeline.data import augment
 from pipeline.data.store import Store
 
 
@@ -40,13 +42,15 @@ class BatchPlan:
     offsets: np.ndarray  # N x 2 ints
     flips: np.ndarray  # N bools
     size: tuple[int, int]  # (width, height)
+    augment: augment.Draws | None = None  # photometric augmentation, applied on the device
 
 
-def plan_batch(store: Store, idx, size: tuple[int, int], rng: np.random.Generator | None = None) -> BatchPlan:
-    """With `rng` (training): a random crop and a horizontal flip for half the samples; without:
-    the centre crop, as at test time. The random draws, and their order, are the whole of a
-    batch's randomness: planning batches one after another with one generator gives the same
-    batches whichever thread later cuts them."""
+def plan_batch(store: Store, idx, size: tuple[int, int], rng: np.random.Generator | None = None,
+               augmentation: Augment | None = None) -> BatchPlan:
+    """With `rng` (training): a random crop and a horizontal flip for half the samples, and the
+    draws of `augmentation` if given; without: the centre crop, as at test time. The random draws,
+    and their order, are the whole of a batch's randomness: planning batches one after another
+    with one generator gives the same batches whichever thread later cuts them."""
     idx = np.asarray(idx)
     w, h = size
     margin = np.array([store.images.shape[2] - w, store.images.shape[1] - h])
@@ -56,7 +60,8 @@ def plan_batch(store: Store, idx, size: tuple[int, int], rng: np.random.Generato
     else:
         offsets = np.stack([rng.integers(0, margin[0] + 1, len(idx)), rng.integers(0, margin[1] + 1, len(idx))], axis=1)
         flips = rng.random(len(idx)) < 0.5
-    return BatchPlan(idx, offsets, flips, (w, h))
+    draws = augment.draw(rng, len(idx), augmentation) if rng is not None and augmentation is not None else None
+    return BatchPlan(idx, offsets, flips, (w, h), draws)
 
 
 def cut_batch(store: Store, plan: BatchPlan, out: np.ndarray | None = None) -> np.ndarray:

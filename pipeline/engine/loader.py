@@ -20,6 +20,7 @@ from typing import Iterable
 
 import torch
 
+from pipeline.data import augment
 from pipeline.data.batches import BatchPlan, as_images, batch_targets, cut_batch, to_unit_float
 from pipeline.data.store import Store
 
@@ -56,7 +57,7 @@ def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Modu
 
 def _cut(store: Store, plan: BatchPlan, pin: bool):
     images = as_images(cut_batch(store, plan))
-    return (images.pin_memory() if pin else images), batch_targets(store, plan)
+    return (images.pin_memory() if pin else images), batch_targets(store, plan), plan.augment
 
 
 class Loader:
@@ -71,8 +72,11 @@ class Loader:
         return len(self.plans)  # when the plans are a list (a progress bar asks)
 
     def _on_device(self, item):
-        images, targets = item
-        return model_input(images, self.device), {k: v.to(self.device, non_blocking=True) for k, v in targets.items()}
+        images, targets, draws = item
+        images = model_input(images, self.device)
+        if draws is not None:
+            images = augment.apply(images, draws)
+        return images, {k: v.to(self.device, non_blocking=True) for k, v in targets.items()}
 
     def __iter__(self):
         if self.prefetch <= 0:

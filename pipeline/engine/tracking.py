@@ -14,8 +14,13 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
+
+import numpy as np
+import torch
 
 from pipeline.core.paths import project_root
+from pipeline.core.versions import installed_versions
 from pipeline.core.workers import alive
 
 EXPERIMENT = "head-pose"
@@ -29,31 +34,83 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or default_uri()
 
 
-def _mlflow():
-    import mlflow  # imported lazily: it takes seconds and most helpers do not need it
+def mlflow_module():
+    """The mlflow module, pointed at the harness's tracking store (imported lazily: it takes
+    seconds and most helpers do not need it)."""
+    import mlflow
 
     mlflow.set_tracking_uri(tracking_uri())
     return mlflow
 
 
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the UI opens such an experiment on its runs
+
+
 def experiment_id(name: str = EXPERIMENT) -> str:
-    mlflow = _mlflow()
+    """The harness's MLflow experiment, created (tagged as model training, so the UI opens on its
+    runs table rather than the GenAI overview) when missing."""
+    mlflow = mlflow_module()
     client = mlflow.MlflowClient()
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if exp.tags.get(KIND_TAG) != KIND:  # created by an older version of the harness
+            client.set_experiment_tag(exp.experiment_id, KIND_TAG, KIND)
         return exp.experiment_id
     location = None
     if tracking_uri() == default_uri():  # (mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI)
         location = (project_root() / "mlartifacts").as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags={KIND_TAG: KIND})
     except mlflow.exceptions.MlflowException:  # created meanwhile by a parallel worker
         return client.get_experiment_by_name(name).experiment_id
 
 
+def log_dataset(mlflow, name: str, path: Path, digest: str, context: str, source: str) -> None:
+    """Record on the active run that it read the data at `path` (a crop store, or a dataset folder;
+    content fingerprint `digest`) as its `context` data (training, validation or test): MLflow's
+    Dataset column and inputs. `source` says where the images came from (synthetic, or the real
+    dataset's location)."""
+    from mlflow.data.filesystem_dataset_source import FileSystemDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    dataset = MetaDataset(FileSystemDatasetSource(Path(path).resolve().as_uri()), name=name, digest=digest)
+    mlflow.log_input(dataset, context=context, tags={"images": source})
+
+
+def log_model(mlflow, model: torch.nn.Module, example: torch.Tensor, name: str = "model"):
+    """Log `model` as an MLflow PyTorch model (torch.export, no harness code needed to load it)
+    that maps a batch of crops (float32 N x 3 x h x w in [0, 1]) to N x 3 (yaw, pitch, roll)
+    degrees, with its signature and `example` (a few real crops; the batch size stays free)."""
+    import mlflow.pytorch  # noqa: F401  (the flavour is a submodule)
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
+
+    wrapped = PoseOutput(model).eval()
+    example = example.float().contiguous()
+    with torch.no_grad():
+        outputs = wrapped(example)
+    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *example.shape[1:]), "crops")]),
+                               outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 3), "yaw_pitch_roll_degrees")]))
+    return mlflow.pytorch.log_model(wrapped, name=name, signature=signature, input_example=example.numpy(),
+                                    serialization_format="pt2", pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+                                    metadata={"outputs": "yaw, pitch, roll in degrees (harness convention)",
+                                              "inputs": "float32 crops N x 3 x h x w in [0, 1], RGB"})
+
+
+class PoseOutput(torch.nn.Module):
+    """A harness model as a plain function of images: its outputs read as (yaw, pitch, roll)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.predict(self.model(images)).float()
+
+
 def client():
     """An MlflowClient on the harness's tracking store."""
-    return _mlflow().MlflowClient(tracking_uri=tracking_uri())
+    return mlflow_module().MlflowClient(tracking_uri=tracking_uri())
 
 
 def log_row(mlflow_client, run_id: str, row: dict) -> None:
@@ -91,7 +148,7 @@ HOST, HOST_TAG, PID_TAG = socket.gethostname(), "harness.host", "harness.pid"
 def end_dead_runs(experiment: str = EXPERIMENT) -> list[str]:
     """Mark KILLED the RUNNING runs started on this host by a process that no longer runs (a
     SIGKILL, a power cut); a resumed training reopens its own run afterwards. Returns their ids."""
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     exp = mlflow.MlflowClient().get_experiment_by_name(experiment)
     if exp is None:
         return []
@@ -130,14 +187,15 @@ def run(run_name: str, tags: dict, run_id: str | None = None, experiment: str = 
     The run ends FINISHED when the block completes, KILLED when it is interrupted (Ctrl-C,
     SIGTERM) and FAILED on any error. A SIGKILL leaves it RUNNING: the training loop then
     reopens the same run when it resumes (pipeline.engine.training)."""
-    mlflow = _mlflow()
+    mlflow = mlflow_module()
     end_dead_runs(experiment)
     kwargs = {"run_id": run_id} if run_id else {"experiment_id": experiment_id(experiment), "run_name": run_name}
     if parent_run_id:
         tags = {**tags, "mlflow.parentRunId": parent_run_id}
     active = mlflow.start_run(**kwargs)
     try:
-        mlflow.set_tags({"git_commit": git_commit(), HOST_TAG: HOST, PID_TAG: str(os.getpid()), **tags})
+        mlflow.set_tags({"git_commit": git_commit(), HOST_TAG: HOST, PID_TAG: str(os.getpid()),
+                         **{f"version.{k}": v for k, v in installed_versions().items()}, **tags})
         with _sigterm_as_interrupt():
             yield mlflow, active
     except (KeyboardInterrupt, SystemExit):

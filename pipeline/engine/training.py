@@ -109,7 +109,8 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
         run_id = json.loads(run_file.read_text())["run_id"]
     progress = progress and rank == 0
 
-    run_tags = {"stage": "train", "experiment": exp.name, "model": exp.model, "data_fingerprint": data_fp, **(tags or {})}
+    # the tag `experiment` groups the runs of one experiment's seeds in the MLflow UI (group by, or compare)
+    run_tags = {"stage": "train", "experiment": exp.name, "seed": exp.seed, "model": exp.model, "data_fingerprint": data_fp, **(tags or {})}
     if world > 1:
         run_tags["world_size"] = world
     with distributed.tracked_run(rank, f"train:{exp.name}", run_tags, run_id=run_id, parent_run_id=parent_run_id) as (mlflow, active):
@@ -120,6 +121,10 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
             # logged again on a resumed run, with the same values (a kill may have come before them)
             mlflow.log_params({**tracking.flat_params(exp.summary()), "n_train": len(train_idx), "n_val": len(val_idx)})
             mlflow.log_dict({"protocol": protocol.name, "split": split, "split_seed": exp.split_seed}, "split.json")
+            source = store.meta.get("source", "unknown")
+            tracking.log_dataset(mlflow, protocol.train, store.path, data_fp, "training", source)
+            if len(val_idx):
+                tracking.log_dataset(mlflow, f"{protocol.train} (validation groups)", store.path, data_fp, "validation", source)
             if resumed:
                 _log_missing_epochs(run_id, history)
         for epoch in range(start, exp.epochs):
@@ -129,7 +134,7 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
             model.train()
             sums, count = {}, 0
             steps = distributed.shard(list(batches(len(train_idx), exp.batch_size, rng)), rank, world)
-            plans = [plan_batch(store, train_idx[b], size, rng) for b in steps]  # every random draw, in order
+            plans = [plan_batch(store, train_idx[b], size, rng, exp.augment) for b in steps]  # every random draw, in order
             bar = tqdm(Loader(store, plans, dev, exp.prefetch), desc=f"{exp.name} epoch {epoch + 1}/{exp.epochs}", unit="batch",
                        disable=not progress)
             for images, targets in bar:
@@ -176,6 +181,8 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
         failpoints.hit("train.after_checkpoint")
         mlflow.log_artifact(str(out_dir / "model.pt"))
         mlflow.log_artifact(str(out_dir / "train_log.csv"))
+        example, _ = next(iter(Loader(store, [plan_batch(store, (val_idx if len(val_idx) else train_idx)[:4], size)], dev, prefetch=0)))
+        tracking.log_model(mlflow, model, example.cpu())
     resume_path.unlink(missing_ok=True)
     run_file.unlink(missing_ok=True)
     distributed.finish(world)

@@ -19,9 +19,10 @@ import yaml
 from pipeline.config.experiment import resolve_experiment
 from pipeline.config.params import Params
 from pipeline.core.paths import CROPS, REPORTS, RESULTS
+from pipeline.engine import tracking
 from pipeline.reporting.document import Document
 from pipeline.reporting.paper import load_paper_values
-from pipeline.reporting.sections import bernoulli, dadl, general
+from pipeline.reporting.sections import bernoulli, claims, dadl, general
 from pipeline.reporting.sources import Sources
 from pipeline.reporting.tables import Context, comparison
 
@@ -38,8 +39,10 @@ def build(params: Params, out: Path, results: Path = RESULTS, crops: Path = CROP
     layout = load_layout()
     paper = load_paper_values()
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    ctx = Context(configs, layout, paper, Sources(Path(results), Path(crops)), out / "figures", Document("Head pose benchmark report"))
+    ctx = Context(configs, params.sweeps, layout, paper, Sources(Path(results), Path(crops)), out / "figures",
+                  Document("Head pose benchmark report"))
     general.intro(ctx)
+    claims.claims_section(ctx)
     general.data_section(ctx)
     ctx.doc.heading("DADL (Zhao et al. 2023)", 1)
     comparison(ctx, "dadl_table1", "DADL Table 1: AFLW2000 after training on 300W-LP", ("aflw2000",), layout["dadl_table1"], "dadl_table1")
@@ -47,6 +50,7 @@ def build(params: Params, out: Path, results: Path = RESULTS, crops: Path = CROP
     comparison(ctx, "dadl_table3", "DADL Table 3: BIWI 70/30", ("biwi",), layout["dadl_table3"], "dadl_table3")
     comparison(ctx, "dadl_table4", "DADL Table 4: backbones (harness default DADL = ResNet-18; the paper's DADL = ResNet-50)",
                ("aflw2000", "biwi"), layout["dadl_table4"], "dadl_table4")
+    dadl.backbone_figure(ctx)
     comparison(ctx, "dadl_table5", "DADL Table 5: ablation (MAE)", ("aflw2000", "biwi"), layout["dadl_table5"], "dadl_table5", metrics=("mae",))
     dadl.ablation_figure(ctx)
     dadl.alpha_beta_section(ctx)
@@ -63,6 +67,7 @@ def build(params: Params, out: Path, results: Path = RESULTS, crops: Path = CROP
     general.pictures_section(ctx)
     general.others_section(ctx)
     general.training_section(ctx)
+    claims.appendix(ctx)
     return ctx.doc
 
 
@@ -76,14 +81,20 @@ def publish(staging: Path, target: Path) -> None:
         os.replace(staging / name, target / name)
 
 
-def write_report(params: Params, reports: Path = REPORTS, results: Path = RESULTS, crops: Path = CROPS) -> Document:
-    """Build the report and write report.md, report.pdf and figures/ into `reports`."""
+def write_report(params: Params, reports: Path = REPORTS, results: Path = RESULTS, crops: Path = CROPS, track: bool = True) -> Document:
+    """Build the report and write report.md, report.pdf and figures/ into `reports`; with `track`,
+    log them to an MLflow run of their own (stage report)."""
     reports.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".staging-", dir=reports) as tmp:
         staging = Path(tmp)
         doc = build(params, staging, results, crops)
         (staging / "report.md").write_text(doc.markdown(staging))
         doc.pdf(staging / "report.pdf")
+        if track:
+            with tracking.run("report", {"stage": "report"}) as (mlflow, _):
+                mlflow.log_artifact(str(staging / "report.md"))
+                mlflow.log_artifact(str(staging / "report.pdf"))
+                mlflow.log_artifacts(str(staging / "figures"), "figures")
         publish(staging, reports)
     return doc
 

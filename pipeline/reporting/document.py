@@ -43,6 +43,7 @@ class Table:
     note: str = ""
     groups: list[tuple[str, int]] | None = None  # PDF only: a first heading row of (label, columns spanned)
     short: list[str] | None = None  # PDF only: the header under `groups`
+    sources: dict | None = None  # not shown: per row index, the files its numbers were read from
 
     def column(self, name: str) -> list[str]:
         i = self.header.index(name)

@@ -60,10 +60,11 @@ def grouped_bars(panels: dict[str, dict[str, list[float]]], groups: list[str], p
 
 
 def curves(panels: dict[str, dict[str, tuple[list[float], list[float]]]], path: Path, xlabel: str, ylabel: str,
-           marker: str = "o", ylim=None, share=None) -> Path | None:
+           marker: str = "o", ylim=None, share=None, intervals=None) -> Path | None:
     """One panel per key; in each, one line per label through its (x, y) points. `share`, if
-    given as {panel: (x, y)}, draws the share of samples as grey bars on a second axis. None
-    (nothing drawn) unless some line has two points: a lone point says less than a table."""
+    given as {panel: (x, y)}, draws the share of samples as grey bars on a second axis;
+    `intervals` as {panel: {label: [(lo, hi) or None per point]}} draws error bars (95% intervals).
+    None (nothing drawn) unless some line has two points: a lone point says less than a table."""
     if not any(len(x) > 1 for lines in panels.values() for x, _ in lines.values()):
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(max(5.5, 4.6 * len(panels)), 3.6), squeeze=False)
@@ -76,7 +77,13 @@ def curves(panels: dict[str, dict[str, tuple[list[float], list[float]]]], path: 
             ax.set_zorder(twin.get_zorder() + 1)
             ax.patch.set_visible(False)
         for label, (x, y) in lines.items():
-            ax.plot(x, y, marker=marker, ms=3.5, label=label)
+            bounds = ((intervals or {}).get(title) or {}).get(label)
+            if bounds and any(b is not None for b in bounds):
+                low = [yi - b[0] if b else 0.0 for yi, b in zip(y, bounds)]
+                high = [b[1] - yi if b else 0.0 for yi, b in zip(y, bounds)]
+                ax.errorbar(x, y, yerr=[low, high], marker=marker, ms=3.5, capsize=3, label=f"{label} (95% intervals)")
+            else:
+                ax.plot(x, y, marker=marker, ms=3.5, label=label)
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
         if ylim:
             ax.set_ylim(*ylim)

@@ -87,3 +87,28 @@ def curves(table: pd.DataFrame, folder: Path, sweep) -> Path:
         ax.set(xlabel="threshold (deg)", ylabel="share of samples", title=f"Criterion II, {test}", ylim=(0, 1))
         ax.legend(fontsize=7)
     return _save(fig, folder / "curves.png")
+
+
+def optuna_figures(study, folder: Path, params: list[str]) -> list[Path]:
+    """Optuna's own views of a study, beside the paper's figure: the optimisation history, the
+    parameters' importances (two or more searched values) and the contour of the first two (a
+    grid of two keys, e.g. alpha x beta). Drawn from COMPLETE trials; none with fewer than two."""
+    import optuna.visualization.matplotlib as ov
+    from optuna.trial import TrialState
+
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if len(done) < 2:
+        return []
+    drawn = []
+
+    def save(ax, name: str) -> None:
+        fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+        drawn.append(_save(fig, folder / name))
+
+    save(ov.plot_optimization_history(study), "optuna_history.png")
+    if len(params) >= 2:
+        varied = [p for p in params if len({t.params.get(p) for t in done}) > 1]
+        if len(varied) >= 2:
+            save(ov.plot_param_importances(study, params=varied), "optuna_importances.png")
+            save(ov.plot_contour(study, params=varied[:2]), "optuna_contour.png")
+    return drawn

@@ -38,6 +38,7 @@ class Context:
     document being written."""
 
     configs: dict[str, Experiment]
+    sweeps: dict  # params.yaml `sweeps`
     layout: dict
     paper: dict
     src: Sources
@@ -54,6 +55,11 @@ class Context:
         test_set = test_set_for(config, family)
         m = self.src.metrics(name) or {}
         return test_set, m.get(test_set) if test_set else None
+
+    def interval(self, name: str, test_set: str | None) -> tuple[float, float] | None:
+        """The 95% interval of an experiment's MAE on a test set (None with one seed)."""
+        summary = self.src.summary(name, test_set) if test_set and len(self.src.seeds(name)) > 1 else None
+        return summary.interval["mae"] if summary is not None and summary.interval else None
 
     def figure(self, name: str) -> Path:
         return self.figures / name
@@ -89,8 +95,27 @@ def source_label(source: str | None) -> str:
 
 def header(families: tuple, metrics: tuple) -> list[str]:
     if len(families) == 1:
-        return [NAMES[m] for m in metrics]
-    return [f"{DISPLAY.get(f, f)} {NAMES[m]}" for f in families for m in metrics]
+        return [*(NAMES[m] for m in metrics), "MAE 95% interval"]
+    return [c for f in families for c in (*(f"{DISPLAY.get(f, f)} {NAMES[m]}" for m in metrics), f"{DISPLAY.get(f, f)} MAE 95% interval")]
+
+
+def interval_cell(ctx: "Context", name: str, test_set: str | None, m: dict | None) -> str:
+    """'[11.20, 12.41], 5 seeds', or '1 seed, no interval' (the mean is in the MAE column)."""
+    if not m or not test_set:
+        return ""
+    if len(m.get("seeds", [0])) < 2:
+        return "1 seed, no interval"
+    summary = ctx.src.summary(name, test_set)
+    if summary is None or summary.interval is None:
+        return f"{len(m['seeds'])} seeds, no predictions to bound"
+    lo, hi = summary.interval["mae"]
+    return f"[{lo:.2f}, {hi:.2f}], {summary.n_seeds} seeds"
+
+
+def run_cell(m: dict) -> str:
+    """The MLflow evaluate run of a row: one id, or the first and how many more (one per seed)."""
+    ids = m.get("run_ids") or [m.get("run_id", "-")]
+    return ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more (one per seed; tag experiment)"
 
 
 def comparison(ctx: Context, key: str, title: str, families: tuple, experiments: tuple, paper_key: str | None = None,
@@ -100,10 +125,12 @@ def comparison(ctx: Context, key: str, title: str, families: tuple, experiments:
     doc.heading(title)
     rows, kinds = [], []
     paper = paper_table(ctx.paper, paper_key) if paper_key else None
+    width = len(families) * (len(metrics) + 1)
     if paper:
         source = f"paper: {paper['paper']} {paper['label']}"
         for method, v in paper["values"].items():
-            rows.append([method, *(fmt_paper(v.get((f, m))) for f in families for m in metrics), source, "printed in the paper"])
+            rows.append([method, *(c for f in families for c in (*(fmt_paper(v.get((f, m))) for m in metrics), "")), source,
+                         "printed in the paper"])
             kinds.append("paper")
     protocols = {}
     for name in experiments:
@@ -113,27 +140,28 @@ def comparison(ctx: Context, key: str, title: str, families: tuple, experiments:
         label = describe(name, config) + (f" [{addition}]" if addition else "") + (extra_label(name) if extra_label else "")
         measured = {f: ctx.metrics(name, f) for f in families}
         if config is None:
-            rows.append([label, "not run", *[""] * (len(families) * len(metrics) - 1), "not defined",
-                         f"add experiments.{name} to params.yaml"])
+            rows.append([label, "not run", *[""] * (width - 1), "not defined", f"add experiments.{name} to params.yaml"])
             kinds.append("missing")
             continue
         if not any(m for _, m in measured.values()):
-            rows.append([label, "not run", *[""] * (len(families) * len(metrics) - 1), "not run", run_command(name)])
+            rows.append([label, "not run", *[""] * (width - 1), "not run", run_command(name)])
             kinds.append("missing")
             continue
-        cells = [fmt(m.get(k)) if m else "not run" for _, m in measured.values() for k in metrics]
-        run_id = next(m.get("run_id", "-") for _, m in measured.values() if m)
+        cells = [c for ts, m in measured.values()
+                 for c in (*(fmt(m.get(k)) if m else "not run" for k in metrics), interval_cell(ctx, name, ts, m))]
+        run_id = run_cell(next(m for _, m in measured.values() if m))
         rows.append([label, *cells, "harness", run_id])
         kinds.append("ours")
         protocols.setdefault(config.protocol.name, (config, {ts: m for ts, m in measured.values() if m}))
     rows_b, kinds_b = baseline_rows(ctx, protocols, families, metrics)
     rows += rows_b
     kinds += kinds_b
-    groups = [("", 1), *((DISPLAY.get(f, f), len(metrics)) for f in families), ("", 2)] if len(families) > 1 else None
+    groups = [("", 1), *((DISPLAY.get(f, f), len(metrics) + 1) for f in families), ("", 2)] if len(families) > 1 else None
     table = doc.table(["Method", *header(families, metrics), "Source", "MLflow run / command to run it"], rows, key=key,
-                      widths=[70, *[16 if len(families) == 1 else 13] * (len(families) * len(metrics)), 48, 58],
+                      widths=[64, *(w for _ in families for w in ([14 if len(families) == 1 else 11] * len(metrics) + [26])), 40, 52],
                       kinds=kinds, note=data_note(ctx, protocols, paper), groups=groups,
-                      short=["Method", *(NAMES[m] for _ in families for m in metrics), "Source", "MLflow run / command to run it"])
+                      short=["Method", *(c for _ in families for c in (*(NAMES[m] for m in metrics), "95% interval")), "Source",
+                             "MLflow run / command to run it"])
     if paper_key:
         notes = paper_notes(ctx.paper, paper_key)
         if notes:
@@ -149,7 +177,7 @@ def baseline_rows(ctx: Context, protocols: dict, families: tuple, metrics: tuple
         found = [(baseline.get(name) or {}).get(t) if t else None for t in tests]
         if any(found):
             rows.append([f"predict the training mean pose (protocol {name})",
-                         *(fmt(m.get(k)) if m else "-" for m in found for k in metrics), "harness baseline", "-"])
+                         *(c for m in found for c in (*(fmt(m.get(k)) if m else "-" for k in metrics), "")), "harness baseline", "-"])
             kinds.append("baseline")
     return rows, kinds
 
@@ -166,6 +194,10 @@ def data_note(ctx: Context, protocols: dict, paper: dict | None) -> str:
                       if split else "")
         parts.append(f"Harness, protocol {name}: trained on {proto.train} ({train_meta.get('n', '?')} samples, "
                      f"{source_label(train_meta.get('source'))}){split_text}; tested on {tests}.")
+    if protocols:
+        parts.append("Harness rows: the mean over the seeds each experiment was trained with; the 95% interval of the MAE "
+                     "accounts for seed-to-seed and test-set noise (hierarchical bootstrap over seeds and test samples, "
+                     "pipeline/analysis/statistics.py); each seed's values are in the appendix.")
     if paper:
         parts.append(f"Paper rows: {paper['data']}.")
     return " ".join(parts)

@@ -47,14 +47,19 @@ def gamma_section(ctx: Context) -> None:
     else:
         rows.append(["sweep gamma", "-", "not run", "", "", "", "", "", SWEEP_COMMAND["gamma"]])
         kinds.append("missing")
-    points = [(ctx.configs[n].hparams.gamma, ctx.metrics(n, "biwi")[1]["mae"]) for n in gamma_rows if n in ctx.configs and ctx.metrics(n, "biwi")[1]]
+    points = sorted((ctx.configs[n].hparams.gamma, ctx.metrics(n, "biwi")[1]["mae"], ctx.interval(n, ctx.metrics(n, "biwi")[0]))
+                    for n in gamma_rows if n in ctx.configs and ctx.metrics(n, "biwi")[1])
+    bounds = {}
     if points:
-        mae_lines["experiments (AT, nBG): test"] = tuple(map(list, zip(*sorted(points))))
+        mae_lines["experiments (AT, nBG): test"] = ([p[0] for p in points], [p[1] for p in points])
+        bounds["experiments (AT, nBG): test"] = [p[2] for p in points]
     _, nbg = ctx.metrics("bernoulli_nbg", "biwi")
     if nbg:
         mae_lines["bernoulli_nbg (no AT): test"] = ([ctx.configs["bernoulli_nbg"].hparams.gamma], [nbg["mae"]])
-    ctx.show(figures.curves({"Criterion I": mae_lines}, ctx.figure("bernoulli_fig7_gamma.png"), "gamma (output-map pixels)", "MAE (deg)"),
-             "Harness: MAE against gamma (Bernoulli Fig. 7).", 130)
+    ctx.show(figures.curves({"Criterion I": mae_lines}, ctx.figure("bernoulli_fig7_gamma.png"), "gamma (output-map pixels)", "MAE (deg)",
+                            intervals={"Criterion I": bounds}),
+             "Harness: MAE against gamma (Bernoulli Fig. 7); error bars: 95% intervals over seeds and test samples, when "
+             "an experiment has several seeds.", 130)
     ctx.show(figures.curves({"Criterion II": lines}, ctx.figure("bernoulli_fig8_criterion2.png"), "threshold (deg)",
                             "share with all three errors below", marker="", ylim=(0, 1)),
              "Harness: Criterion II curves of the gamma experiments and of bernoulli_nbg (Bernoulli Fig. 8).", 130)
@@ -72,33 +77,39 @@ def robustness_section(ctx: Context) -> None:
     doc.heading("Bernoulli Fig. 10: robustness to translation and occlusion of the test set")
     doc.text(ctx.paper["bernoulli_text"]["robustness"])
     rows, kinds, panels, errors, described = [], [], {}, {}, {}
-    names = list(dict.fromkeys([*ctx.layout["bernoulli_robustness"], *(n for n in ctx.configs if (ctx.src.results / n / "robustness.json").is_file())]))
+    names = list(dict.fromkeys([*ctx.layout["bernoulli_robustness"], *(n for n in ctx.configs if ctx.src.robustness(n))]))
     for name in names:
-        report = ctx.src.robustness(name)
-        if report is None:
-            has_model = (ctx.src.results / name / "model.pt").is_file()
-            rows.append([describe(name, ctx.configs.get(name)), "-", "not run", "", "", "", "not run",
-                         f"dvc repro robustness@{name}" if has_model else run_command(name)])
+        reports = ctx.src.robustness(name)
+        if not reports:
+            has_model = ctx.src.model(name) is not None
+            rows.append([describe(name, ctx.configs.get(name)), "-", "-", "not run", "", "", "", "not run",
+                         "dvc repro" if has_model else run_command(name)])
             kinds.append("missing")
             continue
-        for test_set, e in report["test_sets"].items():
-            described.setdefault("repeats", report.get("repeats"))
-            described.update({k: e[k].get("description") for k in ("translation", "occlusion") if k not in described})
-            shown = [f"{fmt(e[k]['mean']['mae'])} ± {fmt(e[k]['std']['mae'])}" for k in ("translation", "occlusion")]
-            n = str(e.get("n", "-"))
-            rows.append([describe(name, ctx.configs.get(name)), test_set, n, fmt(e["clean"]["mae"]), *shown,
-                         str(report.get("repeats", "-")), report.get("run_id", "-")])
-            kinds.append("ours")
-            # one panel per test set may mix protocols (P1's and P2's BIWI): the legend says which
-            protocol = ctx.configs[name].protocol.name if name in ctx.configs else "?"
-            label = f"{name} ({protocol}, {n} samples)"
-            panels.setdefault(test_set, {})[label] = [e["clean"]["mae"], e["translation"]["mean"]["mae"], e["occlusion"]["mean"]["mae"]]
-            errors.setdefault(test_set, {})[label] = [0.0, e["translation"]["std"]["mae"], e["occlusion"]["std"]["mae"]]
+        bars = {}
+        for seed, report in reports.items():
+            for test_set, e in report["test_sets"].items():
+                described.setdefault("repeats", report.get("repeats"))
+                described.update({k: e[k].get("description") for k in ("translation", "occlusion") if k not in described})
+                shown = [f"{fmt(e[k]['mean']['mae'])} ± {fmt(e[k]['std']['mae'])}" for k in ("translation", "occlusion")]
+                n = str(e.get("n", "-"))
+                rows.append([describe(name, ctx.configs.get(name)), test_set, str(seed), n, fmt(e["clean"]["mae"]), *shown,
+                             str(report.get("repeats", "-")), report.get("run_id", "-")])
+                kinds.append("ours")
+                bars.setdefault(test_set, []).append((n, [e["clean"]["mae"], e["translation"]["mean"]["mae"], e["occlusion"]["mean"]["mae"]],
+                                                      [0.0, e["translation"]["std"]["mae"], e["occlusion"]["std"]["mae"]]))
+        # one panel per test set may mix protocols (P1's and P2's BIWI): the legend says which; several seeds: their mean
+        protocol = ctx.configs[name].protocol.name if name in ctx.configs else "?"
+        for test_set, per_seed in bars.items():
+            label = f"{name} ({protocol}, {per_seed[0][0]} samples{f', mean of {len(per_seed)} seeds' if len(per_seed) > 1 else ''})"
+            panels.setdefault(test_set, {})[label] = [sum(v[1][i] for v in per_seed) / len(per_seed) for i in range(3)]
+            errors.setdefault(test_set, {})[label] = [sum(v[2][i] for v in per_seed) / len(per_seed) for i in range(3)]
     if panels:
         doc.image(figures.grouped_bars(panels, ["clean", "translation", "occlusion"], ctx.figure("bernoulli_fig10_robustness.png"), errors=errors),
                   "Harness: MAE on clean and perturbed test crops; bars: mean of the repeats, whiskers: their standard deviation.", 200)
-    doc.table(["Experiment", "Test set", "Samples", "Clean MAE", "Translation MAE (mean ± std)", "Occlusion MAE (mean ± std)", "Repeats",
-               "MLflow run / command to run it"], rows, key="bernoulli_fig10", widths=[70, 22, 16, 18, 34, 34, 15, 62], kinds=kinds,
+    doc.table(["Experiment", "Test set", "Seed", "Samples", "Clean MAE", "Translation MAE (mean ± std)", "Occlusion MAE (mean ± std)",
+               "Repeats", "MLflow run / command to run it"], rows, key="bernoulli_fig10", widths=[66, 20, 12, 16, 18, 34, 34, 15, 58],
+              kinds=kinds,
               note=(f"Perturbations (params.yaml robustness, pipeline/analysis/robustness.py): translation: {described['translation']}; "
                     f"occlusion: {described['occlusion']}; each of the {described['repeats']} repeats (seeds 0-{described['repeats'] - 1}) "
                     "draws every sample anew; no retraining.") if described else "Perturbations: params.yaml robustness.")
@@ -115,12 +126,13 @@ def sizes_section(ctx: Context) -> None:
     ctx.doc.text(ctx.paper["bernoulli_text"]["size_protocols"])
     points = []
     for name in ctx.layout["bernoulli_sizes"]:
-        _, m = ctx.metrics(name, "biwi")
+        test_set, m = ctx.metrics(name, "biwi")
         if m and m.get("split"):
-            points.append((len(m["split"]["train"]), m["mae"], name))
-    points.sort()
+            points.append((len(m["split"]["train"]), m["mae"], ctx.interval(name, test_set)))
+    points.sort(key=lambda p: p[0])
     path = figures.curves({"Criterion I": {"harness": ([p[0] for p in points], [p[1] for p in points])}},
-                          ctx.figure("bernoulli_fig11_sizes.png"), "training sequences", "test MAE (deg)")
+                          ctx.figure("bernoulli_fig11_sizes.png"), "training sequences", "test MAE (deg)",
+                          intervals={"Criterion I": {"harness": [p[2] for p in points]}})
     ctx.show(path, "Harness: test MAE against the number of training sequences (a dataset with fewer sequences than BIWI's 24 "
              "is split in the protocol's proportion).", 120)
 

@@ -34,6 +34,23 @@ def ablation_figure(ctx: Context) -> None:
     ctx.doc.text("Not run yet: " + "; ".join(f"{n}: `{run_command(n)}`" for n in missing) if missing else "Every ablation row has been run.")
 
 
+def backbone_figure(ctx: Context) -> None:
+    """DADL Table 4 as bars: MAE per backbone and test set, with half the 95% interval as whiskers
+    when an experiment has several seeds."""
+    panels, errors = {}, {}
+    for family in ("aflw2000", "biwi"):
+        for name in ctx.layout["dadl_table4"]:
+            test_set, m = ctx.metrics(name, family)
+            if m:
+                bounds = ctx.interval(name, test_set)
+                panels.setdefault(DISPLAY[family], {})[name] = [m["mae"]]
+                errors.setdefault(DISPLAY[family], {})[name] = [(bounds[1] - bounds[0]) / 2 if bounds else 0.0]
+    if sum(len(v) for v in panels.values()) > 1:
+        path = figures.grouped_bars(panels, ["MAE"], ctx.figure("dadl_table4_backbones.png"), errors=errors)
+        ctx.doc.image(path, "Harness: MAE per backbone (DADL Table 4); whiskers: half the 95% interval over seeds and test samples "
+                      "(none with one seed).", 150)
+
+
 def alpha_beta_section(ctx: Context) -> None:
     ctx.doc.heading("DADL Fig. 12: loss weights alpha x beta")
     best = ctx.paper["dadl_alpha_beta"]["best"]
@@ -108,8 +125,8 @@ def gradcam_section(ctx: Context) -> None:
     doc.heading("DADL Fig. 10: Grad-CAM of DADL and HopeNet")
     models, missing = {}, []
     for name in ctx.layout["gradcam"]:
-        path = ctx.src.results / name / "model.pt"
-        if not path.is_file():
+        path = ctx.src.model(name)
+        if path is None:
             missing.append(f"{name}: `{run_command(name)}`")
             continue
         try:

@@ -60,8 +60,9 @@ def pictures_section(ctx: Context) -> None:
                 continue
             path = visuals.prediction_sheet(load_store(ctx.src.crops / test_set), pred, ctx.figure(f"predictions_{name}_{test_set}.png"))
             if path:
-                run_id = ((ctx.src.metrics(name) or {}).get(test_set) or {}).get("run_id", "-")
-                doc.image(path, f"{describe(name, config)} on {test_set} (predictions of MLflow run {run_id}).", 230)
+                m = (ctx.src.metrics(name) or {}).get(test_set) or {}
+                seed = (m.get("seeds") or ["?"])[0]
+                doc.image(path, f"{describe(name, config)} on {test_set}, seed {seed} (predictions of MLflow run {m.get('run_id', '-')}).", 230)
                 drawn = True
         if not drawn:
             missing.append(f"{name}: `{run_command(name)}`")
@@ -72,11 +73,11 @@ def pictures_section(ctx: Context) -> None:
 def training_section(ctx: Context) -> None:
     lines = {}
     for name in ctx.configs:
-        log = ctx.src.results / name / "train_log.csv"
-        if log.is_file():
+        logs = ctx.src.train_logs(name)
+        for seed, log in logs.items():
             df = pd.read_csv(log)
             if "val_mae" in df:
-                lines[name] = (df["epoch"].tolist(), df["val_mae"].tolist())
+                lines[name if len(logs) == 1 else f"{name} seed {seed}"] = (df["epoch"].tolist(), df["val_mae"].tolist())
     if lines:
         ctx.doc.heading("Training", 1)
         path = figures.curves({"validation MAE per epoch": lines}, ctx.figure("training_curves.png"), "epoch", "validation MAE (deg)")

@@ -1,0 +1,91 @@
+"""Photometric augmentation of training batches, for a model that must hold on images unlike its
+training set (the built-in renderer's heads against real photographs): colour, grey, blur, noise,
+JPEG-like block artefacts are out of scope; random erasing stands in for occluders.
+
+The random draws are made when a batch is planned (pipeline.data.batches.plan_batch), in order,
+with the batch's generator, so augmented batches are as reproducible as the crops; they are
+applied to the float images on the device the model runs on (pipeline.engine.loader), where they
+cost a few elementwise passes. Pose labels are unchanged: nothing here moves a pixel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pipeline.config.params import Augment
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class Draws:
+    """One batch's augmentation: per sample factors and switches, and a seed for its noise."""
+
+    brightness: np.ndarray
+    contrast: np.ndarray
+    saturation: np.ndarray
+    grey: np.ndarray  # bools
+    blur: np.ndarray  # Gaussian sigma in pixels, 0 = none
+    noise: np.ndarray  # std of additive noise (images in [0, 1])
+    erase: np.ndarray  # N x 4: x0, y0, x1, y1 as shares of the side; all 0 = none
+    seed: int
+
+
+def draw(rng: np.random.Generator, n: int, cfg: Augment) -> Draws:
+    def factor(spread: float) -> np.ndarray:
+        return rng.uniform(1 - spread, 1 + spread, n)
+
+    brightness, contrast, saturation = factor(cfg.brightness), factor(cfg.contrast), factor(cfg.saturation)
+    grey = rng.random(n) < cfg.grey
+    blur = np.where(rng.random(n) < cfg.blur, rng.uniform(0.3, cfg.blur_sigma, n), 0.0)
+    noise = np.where(rng.random(n) < cfg.noise, rng.uniform(0.0, cfg.noise_std, n), 0.0)
+    area = rng.uniform(*cfg.erase_area, n)
+    aspect = np.exp(rng.uniform(np.log(0.5), np.log(2.0), n))
+    w, h = np.clip(np.sqrt(area * aspect), 0, 1), np.clip(np.sqrt(area / aspect), 0, 1)
+    x0, y0 = rng.uniform(0, 1 - w), rng.uniform(0, 1 - h)
+    erase = np.where((rng.random(n) < cfg.erase)[:, None], np.stack([x0, y0, x0 + w, y0 + h], axis=1), 0.0)
+    return Draws(brightness, contrast, saturation, grey, blur, noise, erase, int(rng.integers(2**31)))
+
+
+def _column(values: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1, 1)
+
+
+def _blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = max(1, int(np.ceil(2.5 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    c = images.shape[1]
+    padded = F.pad(images, (radius, radius, radius, radius), mode="replicate")
+    out = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def apply(images: torch.Tensor, d: Draws) -> torch.Tensor:
+    """N x 3 x h x w floats in [0, 1] -> augmented, still in [0, 1]."""
+    luma = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    out = images * _column(d.brightness, images)
+    grey = (out * luma).sum(1, keepdim=True)
+    mean = grey.mean((2, 3), keepdim=True)
+    out = (out - mean) * _column(d.contrast, images) + mean
+    grey = (out * luma).sum(1, keepdim=True)
+    out = grey + (out - grey) * _column(d.saturation, images)
+    out = torch.where(_column(d.grey, images).bool(), (out * luma).sum(1, keepdim=True).expand_as(out), out)
+    for i in np.flatnonzero(d.blur):
+        out[i : i + 1] = _blur(out[i : i + 1], float(d.blur[i]))
+    if d.noise.any():
+        generator = torch.Generator(device=images.device).manual_seed(d.seed)
+        noise = torch.randn(out.shape, generator=generator, device=images.device, dtype=images.dtype)
+        out = out + noise * _column(d.noise, images)
+    h, w = out.shape[-2:]
+    for i in np.flatnonzero(d.erase.any(axis=1)):
+        x0, y0, x1, y1 = d.erase[i]
+        generator = torch.Generator(device=images.device).manual_seed(d.seed + int(i) + 1)
+        ys, xs = slice(int(y0 * h), max(int(y1 * h), int(y0 * h) + 1)), slice(int(x0 * w), max(int(x1 * w), int(x0 * w) + 1))
+        patch = out[i, :, ys, xs]
+        out[i, :, ys, xs] = torch.rand(patch.shape, generator=generator, device=images.device, dtype=images.dtype)
+    return out.clamp_(0.0, 1.0)
