@@ -68,7 +68,8 @@ def draw(image: np.ndarray, face: faces.Face, ypr) -> None:
         cv2.line(image, tuple(int(v) for v in np.round(a)), tuple(int(v) for v in np.round(b)), COLOURS[colour], thick + 1, cv2.LINE_AA)
     text = f"yaw {ypr[0]:.0f} pitch {ypr[1]:.0f} roll {ypr[2]:.0f}"
     scale = max(0.4, size / 300)
-    origin = (round(x0), max(round(14 * scale), round(y0) - 6))
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick + 2)
+    origin = (max(0, min(round(x0), image.shape[1] - tw)), max(th + 2, round(y0) - 6))  # kept inside the image
     cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
     cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 230, 0), max(1, thick), cv2.LINE_AA)
 
