@@ -1,10 +1,8 @@
 """Pictures for the report: test crops with predicted and true pose axes (random samples and
 the worst predictions), and Grad-CAM maps of binned-head models (DADL Fig. 10).
 
-Axes follow the harness convention (pipeline.angles.rotation_matrix: head-to-camera rotation,
-x right, y down, z away from the camera), projected orthographically from the head centre:
-red = the head's x axis (its left-to-right), green = up (-y), blue = the facing direction (-z).
-Predictions are solid lines, the truth dashed.
+Axes follow the harness convention (pipeline.core.axes: red = the head's left-to-right, green =
+up, blue = the facing direction). Predictions are solid lines, the truth dashed.
 """
 from __future__ import annotations
 
@@ -13,18 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.core.angles import ANGLES, rotation_matrix
+from pipeline.core.angles import ANGLES
+from pipeline.core.axes import axis_segments
 from pipeline.reporting.figures import contact_sheet
 from pipeline.data.store import Store
-
-AXES = ((0, 1.0, "red"), (1, -1.0, "green"), (2, -1.0, "blue"))  # (column of R, sign, colour)
-
-
-def axis_segments(ypr, centre, length: float) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    """Image-plane end points (start, end, colour) of the three drawn axes for one pose."""
-    r = rotation_matrix(*ypr)
-    start = np.asarray(centre, dtype=float)
-    return [(start, start + sign * length * r[:2, col], colour) for col, sign, colour in AXES]
 
 
 def draw_pose(ax, pred, true, centre, length: float) -> None:

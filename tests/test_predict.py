@@ -1,0 +1,187 @@
+"""`python -m pipeline.predict` on a sample portrait that an installed package ships (matplotlib's
+grace_hopper.jpg, public domain), on an image without a face, on a short video made from the
+portrait, and on bad inputs. A randomly initialised checkpoint serves: the angles only have to
+equal what the evaluate path predicts for the same crop, not be right."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import scipy.io
+import torch
+from matplotlib import cbook
+from PIL import Image
+
+from models.registry import build_model
+from pipeline.data import faces
+from pipeline.data.cropping import crop_dataset
+from pipeline.data.media import read_image
+from pipeline.data.store import load_store
+from pipeline.engine.inference import load_checkpoint, predict, save_checkpoint
+from pipeline.predict import main
+
+from tests.support import REAL_AFLW2000, ROOT, experiment, needs_real_aflw2000, run
+
+PORTRAIT = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    exp = experiment("x", "dadl")
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    save_checkpoint(path, exp, build_model(exp.model, exp.hparams))
+    return path
+
+
+def predict_cli(*argv, capsys):
+    """(exit status, stdout, stderr lines) of pipeline.predict's main(argv), run in this process."""
+    try:
+        main([*map(str, argv), "--no-progress"])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err.splitlines()
+
+
+def rows(out: Path) -> list[dict]:
+    with open(out / "predictions.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def video_frames(path: Path) -> tuple[int, float]:
+    cap = cv2.VideoCapture(str(path))
+    fps, n = cap.get(cv2.CAP_PROP_FPS), 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n, fps
+
+
+def test_portrait_one_face_angles_equal_the_evaluate_path(checkpoint, tmp_path, capsys):
+    code, _, err = predict_cli("--checkpoint", checkpoint, PORTRAIT, "--out", tmp_path / "out", capsys=capsys)
+    assert code == 0, err
+    (row,) = rows(tmp_path / "out")
+    assert row["file"] == str(PORTRAIT) and row["frame"] == "0" and row["faces"] == "1" and float(row["score"]) >= 0.5
+    assert (tmp_path / "out" / "annotated" / "grace_hopper.jpg").is_file()
+
+    # The evaluate path on the same crop: the portrait as an AFLW2000 sample whose landmark box is
+    # the one predict derived from the detection, cropped and predicted as `pipeline.evaluate` does.
+    (face,) = faces.detect(read_image(PORTRAIT))
+    assert [float(row[k]) for k in ("x0", "y0", "x1", "y1")] == pytest.approx(face.box, abs=0.01)
+    x0, y0, x1, y1 = faces.landmark_box(face.box)
+    folder = tmp_path / "aflw"
+    folder.mkdir()
+    shutil.copy(PORTRAIT, folder / "image00001.jpg")
+    scipy.io.savemat(folder / "image00001.mat", {"Pose_Para": np.zeros((1, 7)), "pt2d": np.array([[x0, x1], [y0, y1]])})
+    model, ckpt = load_checkpoint(checkpoint)
+    exp = ckpt.experiment
+    crop_dataset("aflw2000", folder, "test", exp.crop, tmp_path / "crops", role="test")
+    store = load_store(tmp_path / "crops" / "aflw2000")
+    expected = predict(model, store, [0], exp.input_size)[0]
+    crop = [float(row[f"crop_{k}"]) for k in ("x0", "y0", "x1", "y1")]
+    assert crop == pytest.approx(store.labels[["bx0", "by0", "bx1", "by1"]].to_numpy()[0], abs=0.01)
+    assert [float(row[a]) for a in ("yaw", "pitch", "roll")] == pytest.approx(expected, abs=1e-3)
+
+
+def test_image_without_a_face_is_a_row_saying_so(checkpoint, tmp_path, capsys):
+    ramp = np.linspace(0, 255, 240 * 320 * 3).reshape(240, 320, 3).astype(np.uint8)
+    Image.fromarray(ramp).save(tmp_path / "wall.png")
+    code, out, err = predict_cli("--checkpoint", checkpoint, tmp_path / "wall.png", "--out", tmp_path / "out", capsys=capsys)
+    assert code == 0, err
+    (row,) = rows(tmp_path / "out")
+    assert row["faces"] == "0" and row["yaw"] == "" and row["x0"] == ""
+    assert "1 frames without a face" in out
+    assert (tmp_path / "out" / "annotated" / "wall.png").is_file()
+
+
+def test_video_one_row_per_frame_and_same_frame_count_and_rate(checkpoint, tmp_path, capsys):
+    image = read_image(PORTRAIT)
+    writer = cv2.VideoWriter(str(tmp_path / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 12.0, (image.shape[1], image.shape[0]))
+    for shift in range(6):
+        writer.write(np.ascontiguousarray(np.roll(image, 4 * shift, axis=1)[:, :, ::-1]))
+    writer.release()
+    code, _, err = predict_cli("--checkpoint", checkpoint, tmp_path / "clip.mp4", "--out", tmp_path / "out", "--batch-size", "4", capsys=capsys)
+    assert code == 0, err
+    table = rows(tmp_path / "out")
+    assert [r["frame"] for r in table] == [str(i) for i in range(6)] and all(r["faces"] == "1" for r in table)
+    assert video_frames(tmp_path / "out" / "annotated" / "clip.mp4") == (6, pytest.approx(12.0))
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["frames"] == 6 and summary["videos"] == 1 and summary["media"][0]["fps"] == pytest.approx(12.0)
+
+
+def test_folder_skips_and_reports_an_unreadable_file(checkpoint, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    (photos / "trip").mkdir(parents=True)
+    shutil.copy(PORTRAIT, photos / "trip" / "portrait.jpg")
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    (photos / "notes.txt").write_text("ignored")
+    code, out, err = predict_cli("--checkpoint", checkpoint, photos, "--out", tmp_path / "out", capsys=capsys)
+    assert code == 0, err
+    assert [(r["file"], r["faces"]) for r in rows(tmp_path / "out")] == [(str(photos / "trip" / "portrait.jpg"), "1")]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [s["file"] for s in summary["skipped"]] == [str(photos / "broken.jpg")] and summary["ignored_files"] == 1
+    assert "broken.jpg: image does not decode" in out
+    assert (tmp_path / "out" / "annotated" / "photos" / "trip" / "portrait.jpg").is_file()
+
+
+@pytest.mark.parametrize("bad", ["missing input", "bad checkpoint", "unreadable image", "unreadable video", "out holds other files"])
+def test_bad_input_one_line_exit_2_nothing_written(bad, checkpoint, tmp_path, capsys):
+    inputs, ckpt, out = [PORTRAIT], checkpoint, tmp_path / "out"
+    if bad == "missing input":
+        inputs = [PORTRAIT, tmp_path / "nowhere.jpg"]
+    elif bad == "bad checkpoint":
+        ckpt = tmp_path / "model.pt"
+        ckpt.write_bytes(b"\x80\x02 not a checkpoint")
+    elif bad == "unreadable image":
+        inputs = [tmp_path / "broken.jpg"]
+        inputs[0].write_bytes(b"\xff\xd8\xff truncated")
+    elif bad == "unreadable video":
+        inputs = [tmp_path / "broken.mp4"]
+        inputs[0].write_bytes(b"not a video")
+    else:
+        out.mkdir()
+        (out / "thesis.tex").write_text("keep me")
+    code, _, err = predict_cli("--checkpoint", ckpt, *inputs, "--out", out, capsys=capsys)
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+    if bad == "out holds other files":
+        assert [p.name for p in out.iterdir()] == ["thesis.tex"]
+    else:
+        assert not out.exists()
+    assert not list(tmp_path.glob(".out.*"))  # no temporary folder left behind
+
+
+@pytest.mark.slow
+def test_command_line_error_is_one_stderr_line(tmp_path):
+    """The same through `python -m` (whatever the imports print to stderr counts here)."""
+    proc = run(ROOT, "python", "-m", "pipeline.predict", "--checkpoint", tmp_path / "none.pt", PORTRAIT, "--out", tmp_path / "out", check=False)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1 and "none.pt" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@needs_real_aflw2000
+def test_detector_on_real_aflw2000_and_its_landmark_offsets():
+    """YuNet finds the labelled face in >= 98% of the 400 real images (396 when measured), and the
+    median offsets from its box to the landmark box are still faces.LANDMARK_OFFSETS."""
+    from pipeline.data.readers import read_mat_label
+
+    offsets, found = [], 0
+    images = sorted(REAL_AFLW2000.glob("image*.jpg"))
+    for path in images:
+        _, (lx0, ly0, lx1, ly1) = read_mat_label(path.with_suffix(".mat"))
+        cx, cy = (lx0 + lx1) / 2, (ly0 + ly1) / 2
+        hits = [f for f in faces.detect(read_image(path)) if f.box[0] <= cx <= f.box[2] and f.box[1] <= cy <= f.box[3]]
+        if hits:
+            found += 1
+            x0, y0, x1, y1 = hits[0].box
+            w, h = x1 - x0, y1 - y0
+            offsets.append(((lx0 - x0) / w, (ly0 - y0) / h, (lx1 - x1) / w, (ly1 - y1) / h))
+    assert len(images) == 400 and found >= 392
+    assert np.median(offsets, axis=0) == pytest.approx(faces.LANDMARK_OFFSETS, abs=0.015)
