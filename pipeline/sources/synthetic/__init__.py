@@ -182,7 +182,7 @@ def render_sample(sm: Sample):
     R = rotation_matrix(*sm.ypr)
     if sm.extra:
         R = sm.extra[0] @ R  # the RGB camera sees the depth-frame pose rotated by the extrinsics
-    r = H.render(_head(sm.identity, sm.look.hat), R, sm.centre, sm.scale, sm.size, sm.look.light)
+    r = H.render(_head(sm.identity, sm.look.hat), R, sm.centre, sm.scale, sm.size, sm.look.light, distance=sm.look.distance)
     return scene.compose(r, sm.look, sm.scale, sm.seed), r
 
 

@@ -826,9 +826,9 @@ def sample_identity(rng: np.random.Generator) -> Identity:
     hair_col = _HAIR[rng.choice(len(_HAIR), p=[0.3, 0.25, 0.18, 0.1, 0.05, 0.07, 0.05])] * rng.uniform(0.85, 1.15)
     style = _HAIR_STYLES[rng.choice(6, p=[0.06, 0.07, 0.3, 0.22, 0.23, 0.12])]
     beard = _BEARDS[rng.choice(5, p=[0.65, 0.12, 0.07, 0.07, 0.09])]
-    lip = skin * np.array([0.8, 0.45, 0.45]) + np.array([0.12, 0.02, 0.03]) * rng.uniform(0.3, 1.5)
-    if rng.random() < 0.2:  # lipstick
-        lip = np.array([0.55, 0.08, 0.12]) * rng.uniform(0.6, 1.3)
+    lip = skin * np.array([0.88, 0.66, 0.64]) * rng.uniform(0.8, 1.0) + np.array([0.05, 0.0, 0.01]) * rng.uniform(0, 1.5)
+    if rng.random() < 0.15:  # lipstick
+        lip = np.array([0.55, 0.1, 0.14]) * rng.uniform(0.6, 1.3)
     brow = np.clip(hair_col * rng.uniform(0.6, 1.0) + 0.02, 0, 1) if rng.random() < 0.8 else np.array([0.12, 0.09, 0.07])
     return Identity(
         width=u(0.92, 1.08), height=u(0.93, 1.07), depth=u(0.93, 1.07), jaw=u(0.85, 1.15), chin=u(0.8, 1.2),
