@@ -1,2 +1,3 @@
 """Benchmarks: scripts that measure this machine and print ratios measured in one run
-(`python -m benchmarks.<name>`); never timed assertions in the tests."""
+(`python -m benchmarks.<name>`: throughput, crop_memory, pruning, render); never timed
+assertions in the tests."""

@@ -45,7 +45,7 @@ VIEWS = 8  # 300W-LP-style views per identity
 BIWI_FOCAL_640 = 517.7  # BIWI's RGB focal length (px) at 640 x 480
 BIWI_DEPTH_FOCAL_640 = 575.8
 HEAD_FRACTION = (0.45, 0.65)  # head height (crown to chin) as a share of the image side
-_HEAD_HEIGHT_UNITS = 2.25  # crown (with hair) to chin, head units
+_HEAD_HEIGHT_UNITS = 2.4  # crown (with hair) to chin, head units
 # Random streams, the second entry of every SeedSequence
 TRAIN_IDENTITY, TRAIN_VIEW, TRAIN_NOISE, TEST_IDENTITY, TEST_SAMPLE, BIWI_SEQUENCE, BIWI_FRAME, BIWI_NOISE = range(1, 9)
 
@@ -183,7 +183,7 @@ def render_sample(sm: Sample):
     R = rotation_matrix(*sm.ypr)
     if sm.extra:
         R = sm.extra[0] @ R  # the RGB camera sees the depth-frame pose rotated by the extrinsics
-    r = H.render(_head(sm.identity, sm.look.hat), R, sm.centre, sm.scale, sm.size, sm.look.light)
+    r = H.render(_head(sm.identity, sm.look.hat), R, sm.centre, sm.scale, sm.size, sm.look.light, distance=sm.look.distance)
     return scene.compose(r, sm.look, sm.scale, sm.seed), r
 
 

@@ -1,37 +1,43 @@
-"""Procedural head: identity, analytic shape, 68 + 21 landmarks and a vectorised numpy ray caster.
+"""The synthetic head: identity, triangle-mesh geometry, 68 + 21 landmarks, textures and a numpy
+rasteriser with a depth buffer.
 
 Frames and units. The head's own frame ("head frame") has x to the image's right at zero pose
 (the subject's left), y down and z away from the camera: the nose points to -z, the crown to -y.
-One head unit is 100 mm (`HEAD_UNIT_MM`); the origin, called the head centre, is near the
-middle of the cranium, about at eye height. With R = `pipeline.angles.rotation_matrix(yaw,
-pitch, roll)` a head point p lands in the camera frame (x right, y down, z away) at
-T + s * R @ p, and its pixel is (u, v) = centre + s * (R @ p)[:2]: orthographic rendering (weak
-perspective when s = f * HEAD_UNIT_MM / depth), pixel i's centre at coordinate i.
+One head unit is 100 mm (`HEAD_UNIT_MM`); the origin, called the head centre, is in the middle of
+the cranium at eye height (eyes at y = 0, nose tip at z = -1.2). With R =
+`pipeline.angles.rotation_matrix(yaw, pitch, roll)` a head point p lands in the camera frame (x
+right, y down, z away) at q = R @ p (relative to the head centre), and its pixel is
+centre + scale * q[:2] * d / (d + q[2]) for a camera `distance` d (head units; d = inf is
+orthographic, and `scale` is px per unit at the head centre's depth).
 
-The head is a union of ellipsoids (cranium, face, jaw, chin, nose, lips, ears; optional hair
-shells and hat, clipped by region) plus a neck and torso that stay upright in the camera frame.
-Eyes, brows, lips, nostrils, hair and beard are textures in head coordinates, placed from the
-same numbers as the landmarks so that both agree. Shading is Lambert + ambient (+ a weak
-specular) with normals blended across the seams of the union; only pixels inside the
-figure's bounding box are traced, and the head's silhouette pixels get 4 more rays (anti-aliasing).
+Geometry (mesh.py): MediaPipe's canonical face model, deformed per identity (face proportions,
+nose, jaw, chin, brow ridge, bumps, mouth opening, smile, eyelids), continued under the jaw to
+the neck, on a cranium ellipsoid with two ears and optional hair shells and hat; neck and torso
+stay upright in the camera frame. The face carries a painted texture (eyes, iris, lashes,
+brows, lips, nostrils, beard, make-up) in the coordinates of its frontal projection; other
+parts are coloured from head-frame position (hair line, beard, ear, neck shadow). Shading is
+Lambert (key + fill) + ambient with a fixed per-vertex ambient occlusion + a weak Blinn
+specular, and optionally a cast shadow from the key light (shadow map).
 
 Landmarks: 68 in the iBUG layout (0-16 jaw from image-left at zero pose, 17-26 brows, 27-35
-nose, 36-47 eyes, 48-67 mouth) and 21 in the AFLW layout (6 brow, 6 eye, left ear, 3 nose,
-right ear, 3 mouth, chin), all fixed points of the head surface. A landmark is self-occluded
-when the ray from it towards the camera passes through the head proper (hair, hat, neck and
-torso do not count).
+nose, 36-47 eyes, 48-67 mouth) and 21 in the AFLW layout (6 brow, 6 eye, left ear lobe, 3 nose,
+right ear lobe, 3 mouth, chin), all points of the mesh surface. A landmark is self-occluded when
+a nearer surface of the head proper (face, cranium, ears; not hair, hat, neck or torso) covers
+its pixel.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Callable
+from functools import cached_property, lru_cache
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from pipeline.sources.synthetic import mesh as M, raster
+from pipeline.sources.synthetic.mesh import CLOTH, EAR, HAIR, HAT, NECK, SKIN, Part
 
 HEAD_UNIT_MM = 100.0
-SKIN, HAIR, CLOTH, HAT, NECK = range(5)
-_FAR = 5.0  # rays start this many head units in front of the head centre
+TEX = 160  # side of the face texture (px)
 
 # The AFLW 21 points in their file order ("l" = image-left at zero pose).
 AFLW21_NAMES = (
@@ -43,32 +49,38 @@ AFLW21_NAMES = (
 
 @dataclass(frozen=True)
 class Identity:
-    """Shape, colours and style of one person (all sizes are scale factors around 1 or head units)."""
+    """Shape, expression, colours and style of one person (sizes are factors around 1)."""
 
     width: float
     height: float
     depth: float
     jaw: float
     chin: float
-    nose: float
+    nose: float  # protrusion
     nose_len: float
+    nose_w: float
     ear: float
-    eye_sep: float  # half the distance between the eye centres
-    eye_w: float  # eye half-width
-    eye_h: float  # eye half-height
-    mouth_w: float  # mouth half-width
+    brow_ridge: float
+    cheek: float
+    mouth_w: float
     lips: float
-    mouth_open: float
-    brow_t: float
-    brow_arch: float
+    bumps: int  # seed of small random shape variations
+    mouth_open: float  # 0 closed .. 1 wide open
+    smile: float  # -0.5 .. 1
+    eye_open: float  # 0.3 .. 1.1
+    brow_raise: float
+    gaze: tuple  # iris offset (x, y) in eye half-widths
     skin: tuple
     lip_col: tuple
     iris: tuple
     hair_col: tuple
+    brow_col: tuple
+    makeup: float  # eye shadow / liner strength
     hair: str  # bald | shaved | short | medium | long | fringe
     hairline: float
     beard: str  # none | stubble | moustache | goatee | full
     shirt: tuple
+    tex_seed: int
 
 
 @dataclass(frozen=True)
@@ -82,76 +94,21 @@ class Light:
     fill_direction: tuple = (0.0, 0.0, -1.0)
     fill_colour: tuple = (0.0, 0.0, 0.0)
     specular: float = 0.08
+    shadow: float = 0.0  # 0: no cast shadow, 1: the key light fully blocked in shadow
 
 
-@dataclass(frozen=True)
-class Ellipsoid:
-    centre: np.ndarray  # (3,) in the frame the rays are given in
-    minv: np.ndarray  # (3, 3): minv @ (p - centre) lies on the unit sphere for surface points
-    material: int
-    solid: bool = True  # head proper: occludes landmarks and makes up the head mask
-    blend: int = 0  # shading normals blend across the seams of parts with the same nonzero group
-    clip: Callable | None = None  # keep(p (3, N)) -> bool (N,); rays pass through dropped parts
+@dataclass
+class Head:
+    ident: Identity
+    parts: list  # mesh.Part, head frame
+    lm68: np.ndarray  # 3 x 68 head-frame landmarks
+    lm21: np.ndarray  # 3 x 21
+    texture: np.ndarray  # TEX x TEX x 3 float32 face albedo
+    hat: tuple | None
 
 
-def ellipsoid(centre, axes, material=SKIN, rot=None, **kw) -> Ellipsoid:
-    """Ellipsoid with semi-axes `axes` along the columns of `rot`; solid parts blend in group 1 by default."""
-    kw.setdefault("blend", 1 if kw.get("solid", True) else 0)
-    q = np.eye(3) if rot is None else np.asarray(rot, dtype=np.float64)
-    return Ellipsoid(np.asarray(centre, np.float64), np.diag(1.0 / np.asarray(axes, np.float64)) @ q.T, material, **kw)
-
-
-def _rot_x(a):
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-
-
-def _rot_y(a):
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-
-
-def _hits(e: Ellipsoid, o, d):
-    """Near and far ray parameters of rays o + t d (o: 3 x N, d: 3 or 3 x N); inf where missed."""
-    oo = e.minv @ (o - e.centre[:, None])
-    dd = e.minv @ d
-    if dd.ndim == 1:
-        a, b = dd @ dd, dd @ oo
-    else:
-        a, b = np.einsum("ij,ij->j", dd, dd), np.einsum("ij,ij->j", dd, oo)
-    c = np.einsum("ij,ij->j", oo, oo) - 1.0
-    disc = b * b - a * c
-    sq = np.sqrt(np.maximum(disc, 0.0))
-    miss = disc < 0
-    t1 = np.where(miss, np.inf, (-b - sq) / a)
-    t2 = np.where(miss, np.inf, (-b + sq) / a)
-    return t1, t2
-
-
-def _first_hit(e: Ellipsoid, o, d):
-    """Parameter of the first visible hit (clipped parts are see-through), inf where none."""
-    t1, t2 = _hits(e, o, d)
-    t1 = np.where(t1 > 0, t1, np.inf)
-    if e.clip is None:
-        return t1
-    d = np.broadcast_to(d.reshape(3, -1), o.shape)
-    out = np.full(t1.shape, np.inf)
-    for t in (t1, t2):
-        cand = np.flatnonzero(np.isinf(out) & np.isfinite(t) & (t > 0))
-        keep = cand[e.clip(o[:, cand] + t[cand] * d[:, cand])]
-        out[keep] = t[keep]
-    return out
-
-
-def cast(prims, o, d):
-    """First hit (parameter, primitive index) of rays o + t d against a list of ellipsoids."""
-    best = np.full(o.shape[1], np.inf)
-    idx = np.full(o.shape[1], -1)
-    for k, e in enumerate(prims):
-        t = _first_hit(e, o, d)
-        better = t < best
-        best[better], idx[better] = t[better], k
-    return best, idx
+# ----------------------------------------------------------------------------------------------
+# Geometry
 
 
 def _smoothstep(a, b, x):
@@ -159,159 +116,119 @@ def _smoothstep(a, b, x):
     return t * t * (3 - 2 * t)
 
 
-# ----------------------------------------------------------------------------------------------
-# Face layout: the same curves place the textures and the landmarks.
+def _gauss(v, c, s):
+    d = (v - np.asarray(c)) / np.asarray(s)
+    return np.exp(-(d * d).sum(1))
 
 
-@dataclass
-class Head:
-    ident: Identity
-    prims: list  # Ellipsoids in head coordinates
-    lm68: np.ndarray  # 3 x 68 head-frame landmarks
-    lm21: np.ndarray  # 3 x 21
-    layout: dict  # feature positions (_layout) and the hat colour
+def _deform_face(idt: Identity, V: np.ndarray) -> np.ndarray:
+    """The canonical face (N x 3, head frame) reshaped for one identity."""
+    v = V.copy()
+    x, y, z = v.T
+    # expression first, on the canonical layout: mouth opening (lower jaw turns about the ear axis)
+    ym = 0.5 * (V[13, 1] + V[14, 1])
+    low = _smoothstep(ym - 0.004, ym + 0.012, y) * (1 - _smoothstep(0.2, 0.6, z + 1.0) * (y < 0.5))
+    ang = np.radians(14.0) * idt.mouth_open
+    py, pz = 0.2, 0.05  # hinge
+    dy, dz = y - py, z - pz
+    y2 = py + dy * np.cos(ang) - dz * np.sin(ang)
+    z2 = pz + dy * np.sin(ang) + dz * np.cos(ang)
+    v[:, 1] += low * (y2 - y)
+    v[:, 2] += low * (z2 - z)
+    # smile: mouth corners up and out
+    for s, corner in ((-1, 61), (1, 291)):
+        w = _gauss(V, V[corner], (0.12, 0.1, 0.4))
+        v[:, 1] -= 0.035 * idt.smile * w
+        v[:, 0] += s * 0.02 * idt.smile * w
+    # eyelids: the upper contour towards the lower one
+    for eye in (M.EYE_R, M.EYE_L):
+        upper, lower = list(eye[9:]) + [eye[0]], list(eye[1:8])
+        gap = V[lower, 1].mean() - V[upper, 1].mean()
+        v[list(eye[10:15]), 1] += (1 - idt.eye_open) * gap * 0.9
+    v[:, 1] -= idt.brow_raise * 0.025 * _gauss(V, (0, -0.2, -0.85), (0.5, 0.12, 0.5))
+    # shape
+    x, y, z = v.T.copy()
+    nose_w = _gauss(V, (0, 0.2, -1.2), (0.16, 0.3, 0.35))
+    z -= (idt.nose - 1) * 0.18 * nose_w * _smoothstep(-0.9, -1.2, V[:, 2])
+    y += (idt.nose_len - 1) * 0.12 * nose_w * _smoothstep(-0.1, 0.35, V[:, 1])
+    x *= 1 + (idt.nose_w - 1) * _gauss(V, (0, 0.38, -1.05), (0.2, 0.12, 0.3))
+    lowface = _smoothstep(0.35, 1.0, V[:, 1])
+    x *= 1 + (idt.jaw - 1) * lowface * (1 - 0.6 * _gauss(V, (0, 1.2, -0.9), (0.25, 0.3, 0.5)))
+    chin = _gauss(V, (0, 1.15, -0.85), (0.32, 0.22, 0.5))
+    y += (idt.chin - 1) * 0.14 * chin
+    z -= (idt.chin - 1) * 0.06 * chin
+    z -= (idt.brow_ridge - 1) * 0.05 * _gauss(V, (0, -0.18, -0.9), (0.6, 0.09, 0.4))
+    cheek = _gauss(np.abs(V), (0.45, 0.35, 0.75), (0.18, 0.15, 0.3))
+    z -= (idt.cheek - 1) * 0.05 * cheek
+    x += np.sign(V[:, 0]) * (idt.cheek - 1) * 0.03 * cheek
+    mouth = _gauss(V, (0, 0.66, -0.95), (0.3, 0.12, 0.5))
+    x *= 1 + (idt.mouth_w - 1) * mouth
+    z -= (idt.lips - 1) * 0.03 * _gauss(V, (0, 0.66, -1.0), (0.22, 0.08, 0.2))
+    rng = np.random.default_rng(idt.bumps)
+    for _ in range(6):
+        c = V[rng.integers(len(V))]
+        z -= rng.normal(0, 0.015) * _gauss(V, c, np.full(3, rng.uniform(0.12, 0.3)))
+    v = np.stack([x * idt.width, y * idt.height, z * idt.depth], axis=1)
+    return v
 
 
-def _layout(idt: Identity) -> dict:
-    """Heights and sizes of the facial features in head units (eyes at y = 0)."""
-    ey = 0.0
-    nb = ey + 0.42 * idt.nose_len  # nose base (subnasale) height
-    my = nb + 0.2 + 0.04 * (idt.chin - 1)  # mouth line
-    return dict(ey=ey, ex=idt.eye_sep, ew=idt.eye_w, eh=idt.eye_h, by=ey - 0.17 - 0.02 * idt.brow_arch,
-                nb=nb, tip=nb - 0.075 * idt.nose, my=my, mw=idt.mouth_w, ul=0.045 * idt.lips,
-                ll=0.055 * idt.lips, mo=0.03 * idt.mouth_open, nw=0.085 * idt.nose)
+def _jaw_loft(V: np.ndarray, steps: int = 5, rn: float = 0.42, zc: float = 0.12, yn: float = 1.1):
+    """Vertices and triangles continuing the face's lower rim (ear to chin to ear) to a ring inside
+    the neck: the underside of the jaw."""
+    ov = list(M.OVAL)
+    ring = ov[ov.index(356):ov.index(127) + 1]
+    r = V[ring]
+    phi = np.arctan2(r[:, 0], -(r[:, 2] - zc))
+    n = np.stack([rn * np.sin(phi), np.full(len(r), yn * V[M.CHIN, 1] / 1.2), zc - rn * np.cos(phi)], 1)
+    front = np.cos(phi).clip(0, 1) ** 2
+    c = 0.5 * (r + n) + np.stack([0.1 * r[:, 0], 0.12 * front, -0.15 * front], 1)
+    ts = np.linspace(0, 1, steps + 1)[1:]
+    loops = [((1 - t) ** 2) * r + (2 * t * (1 - t)) * c + (t * t) * n for t in ts]
+    base, m = len(V), len(ring)
+    idx = [np.array(ring)] + [base + k * m + np.arange(m) for k in range(steps)]
+    tris = []
+    for a, b in zip(idx[:-1], idx[1:]):
+        for j in range(m - 1):
+            tris += [[a[j], b[j], b[j + 1]], [a[j], b[j + 1], a[j + 1]]]
+    return np.vstack(loops), _orient(np.vstack([V, *loops]), np.array(tris), (0, 0.5, 0.0))
 
 
-def _lids(L, t):
-    """Upper and lower eyelid offsets (y) at normalised position t in [-1, 1] across the eye."""
-    w = np.clip(1 - t * t, 0, None)
-    return -L["eh"] * w ** 0.6 * (1 + 0.12 * t), 0.7 * L["eh"] * w ** 0.8
+def _orient(verts, tris, inside):
+    a, b, c = verts[tris[:, 0]], verts[tris[:, 1]], verts[tris[:, 2]]
+    out = np.einsum("ij,ij->i", np.cross(b - a, c - a), (a + b + c) / 3 - np.asarray(inside)) > 0
+    return np.where(out[:, None], tris, tris[:, ::-1])
 
 
-def _brow(L, xr):
-    """Brow centre line y and thickness at xr in [0, 1] from its inner to its outer end."""
-    return L["by"] - L["arch"] * (1 - ((xr - 0.6) / 0.7) ** 2), L["bt"] * (1 - 0.45 * xr)
+def _face_depth(face_v, face_t, res=0.02):
+    """Depth grid of the face seen from the front (orthographic, `res` head units per cell):
+    (z grid with inf outside the face, x0, y0, res)."""
+    x0, y0 = face_v[:, 0].min() - res, face_v[:, 1].min() - res
+    cols = int(np.ceil((face_v[:, 0].max() - x0) / res)) + 2
+    rows = int(np.ceil((face_v[:, 1].max() - y0) / res)) + 2
+    fr = raster.fragments((face_v[:, 0] - x0) / res, (face_v[:, 1] - y0) / res, face_t, (0, 0, cols, rows))
+    z, _ = raster.resolve(fr.pix, fr.interp(face_t, face_v[:, 2]), rows * cols)
+    return z.reshape(rows, cols), x0, y0, res
 
 
-def _brow_x(L, side, xr):
-    """Head-frame x of the brow at xr (side -1: image-left brow)."""
-    return side * (L["ex"] - 0.15 + 0.36 * xr)
+def _push_behind(verts, grid, margin=0.04):
+    """Move points that lie inside the face's frontal outline and in front of (or just behind) its
+    surface to `margin` behind it, so that the cranium never pokes through the face."""
+    z, x0, y0, res = grid
+    iu = np.round((verts[:, 0] - x0) / res).astype(int)
+    iv = np.round((verts[:, 1] - y0) / res).astype(int)
+    ok = (iu >= 0) & (iu < z.shape[1]) & (iv >= 0) & (iv < z.shape[0])
+    zf = np.full(len(verts), np.inf)
+    zf[ok] = z[iv[ok], iu[ok]]
+    bad = np.isfinite(zf) & (verts[:, 2] < zf + margin)
+    out = verts.copy()
+    out[bad, 2] = zf[bad] + margin
+    return out
 
 
-def _lips(L, x):
-    """Upper-lip top, lower-lip bottom and half-opening (y offsets from the mouth line) at x."""
-    t = np.clip(x / L["mw"], -1, 1)
-    w = np.clip(1 - t * t, 0, None)
-    top = -L["ul"] * w ** 0.5 * (1 - 0.3 * np.exp(-(t / 0.12) ** 2)) - 0.006
-    bottom = L["ll"] * w ** 0.6 + 0.004
-    ti = np.clip(x / (0.85 * L["mw"]), -1, 1)
-    return top, bottom, L["mo"] * np.clip(1 - ti * ti, 0, None)
-
-
-def _surface(prims, target, away):
-    """First surface point met by rays travelling towards `target` (3 x N) from direction `away`."""
-    away = away / np.linalg.norm(away, axis=0, keepdims=True)
-    o = target + 3.0 * away
-    t, _ = cast(prims, o, -away)
-    if not np.all(np.isfinite(t)):
-        raise ValueError("landmark ray missed the head")
-    return o - t * away
-
-
-def _front_z(prims, x, y):
-    """z of the frontmost surface point at head-frame (x, y) (rays along +z)."""
-    x, y = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float))
-    pts = np.stack([x.ravel(), y.ravel(), np.zeros(x.size)])
-    return _surface(prims, pts, np.array([[0.0], [0.0], [-1.0]]))[2].reshape(x.shape)
-
-
-def _landmarks(prims, L, idt, ear_x, ear_cy):
-    """3 x 68 iBUG and 3 x 21 AFLW landmarks on the solid surface."""
-    # Jaw: rays aimed at a point inside the lower head, from the ear (0) round the chin (8) to 16.
-    th = (np.arange(17) / 16 - 0.5) * np.pi * 0.88
-    beta = np.radians(-5 + 55 * (1 - np.abs(np.sin(th)) ** 1.5))  # elevation below the horizontal
-    away = np.stack([np.sin(th) * np.cos(beta), np.sin(beta), -np.cos(th) * np.cos(beta)])
-    targets, aways = [np.tile([[0.0], [L["ey"] + 0.3], [-0.15]], (1, 17))], [away]
-    xr = np.concatenate([np.linspace(1, 0, 5), np.linspace(0, 1, 5)])
-    side = np.repeat([-1.0, 1.0], 5)
-    xs, ys = [_brow_x(L, side, xr)], [_brow(L, xr)[0]]
-    xs += [np.zeros(4), np.linspace(-1, 1, 5) * L["nw"] * 0.9]
-    ys += [np.linspace(L["ey"] - 0.02, L["tip"], 4), L["nb"] - 0.012 * np.abs(np.linspace(-1, 1, 5)) * 0.9]
-    # eyes, iBUG order: left corner, two upper points, right corner, two lower points
-    tt = np.tile([-1, -1 / 3, 1 / 3, 1, 1 / 3, -1 / 3], 2)
-    side = np.repeat([-1.0, 1.0], 6)
-    up, lo = _lids(L, side * tt)
-    which = np.tile([0, 1, 1, 0, 2, 2], 2)
-    xs.append(side * L["ex"] + tt * L["ew"])
-    ys.append(L["ey"] + np.choose(which, [0 * up, up, lo]))
-    mw, my = L["mw"], L["my"]
-    tt = np.array([-1, -0.6, -0.28, 0, 0.28, 0.6, 1, 0.6, 0.28, 0, -0.28, -0.6])
-    top, bot, _ = _lips(L, tt * mw)
-    xs.append(tt * mw)
-    ys.append(my + np.choose(np.r_[0, [1] * 5, 0, [2] * 5], [0 * top, top, bot]))
-    tt = np.array([-0.85, -0.35, 0, 0.35, 0.85, 0.35, 0, -0.35])
-    op = _lips(L, tt * mw)[2]
-    xs.append(tt * mw)
-    ys.append(my + np.r_[0, -1, -1, -1, 0, 1, 1, 1] * op)
-    # AFLW extras: eye centres, nose wings, mouth centre
-    xs.append([-L["ex"], L["ex"], -L["nw"] * 1.05, L["nw"] * 1.05, 0.0])
-    ys.append([L["ey"], L["ey"], L["nb"] - 0.035, L["nb"] - 0.035, my])
-    xy = np.vstack([np.concatenate(xs), np.concatenate(ys)])
-    targets.append(np.vstack([xy, np.zeros(xy.shape[1])]))
-    aways.append(np.tile([[0.0], [0.0], [-1.0]], (1, xy.shape[1])))
-    # Ears: the lower front of each ear, reached from 55 degrees off the front.
-    ang = np.radians([-55.0, 55.0])
-    targets.append(np.stack([np.array([-1.0, 1.0]) * ear_x, np.full(2, ear_cy + 0.12 * idt.ear), np.full(2, 0.12)]))
-    aways.append(np.stack([np.sin(ang), np.zeros(2), -np.cos(ang)]))
-    pts = _surface(prims, np.hstack(targets), np.hstack(aways))
-    lm68, extra, ears = pts[:, :68], pts[:, 68:73], pts[:, 73:]
-    i68 = lambda *ix: lm68[:, list(ix)]  # noqa: E731
-    lm21 = np.hstack([i68(17, 19, 21, 22, 24, 26), i68(36), extra[:, [0]], i68(39, 42), extra[:, [1]], i68(45),
-                      ears[:, [0]], extra[:, [2]], i68(30), extra[:, [3]], ears[:, [1]],
-                      i68(48), extra[:, [4]], i68(54, 8)])
-    return lm68, lm21
-
-
-def build_head(idt: Identity, hat: tuple | None = None) -> Head:
-    """Ellipsoids, textures' layout and landmarks of one identity (optionally wearing a hat)."""
-    w, h, dp = idt.width, idt.height, idt.depth
-    L = _layout(idt)
-    L.update(arch=0.03 * idt.brow_arch, bt=0.06 * idt.brow_t, hat_col=hat)
-    fw = 0.67 * w * (0.92 + 0.08 * idt.jaw)
-    cran = ellipsoid((0, -0.22, 0.1), (0.74 * w, 0.88 * h, 0.98 * dp))
-    face = ellipsoid((0, 0.15, -0.14), (fw, 0.8, 0.7 * dp))
-    jaw = ellipsoid((0, L["my"] - 0.02, -0.3), (0.5 * idt.jaw, 0.46 * idt.chin, 0.54))
-    chin = ellipsoid((0, L["my"] + 0.24 * idt.chin, -0.56), (0.2, 0.17 * idt.chin, 0.22))
-    base = [cran, face, jaw, chin]
-    # Nose: a ridge from between the eyes to the tip, a tip ball and flat wings.
-    n = idt.nose
-    y_top = L["ey"] - 0.04
-    z_top, z_tip, zm = _front_z(base, 0.0, [y_top, L["tip"], L["my"]]) + [0.02, -0.16 * n, 0.0]
-    r_tip = 0.06 * n
-    a = np.array([0.0, y_top, z_top])
-    b = np.array([0.0, L["tip"], z_tip + r_tip])
-    ax = (b - a) / np.linalg.norm(b - a)
-    q = np.stack([[1.0, 0, 0], ax, np.cross([1.0, 0, 0], ax)], axis=1)
-    bridge = ellipsoid((a + b) / 2 + 0.06 * q[:, 2], (0.07 * n, np.linalg.norm(b - a) / 2 + 0.02, 0.095 * n), rot=q)
-    tip = ellipsoid((0, L["tip"], z_tip + r_tip), (r_tip * 1.05, r_tip, r_tip))
-    wings = ellipsoid((0, L["nb"] - 0.04, z_tip + 0.11 * n), (L["nw"] * 1.1, 0.05 * n, 0.08 * n))
-    lips = [ellipsoid((0, L["my"] - 0.03, zm + 0.05), (L["mw"] * 0.95, 0.055 * idt.lips, 0.08)),
-            ellipsoid((0, L["my"] + 0.04, zm + 0.055), (L["mw"] * 0.8, 0.055 * idt.lips, 0.08))]
-    solid = base + [bridge, tip, wings, *lips]
-    # Ears on the sides, just outside the widest solid part at their height.
-    ear_cy = L["ey"] + 0.08
-    ear_x = 0.74 * w * np.sqrt(max(1 - ((ear_cy + 0.22) / (0.88 * h)) ** 2, 0)) - 0.01
-    solid += [ellipsoid((s * ear_x, ear_cy, 0.12), (0.07, 0.28 * idt.ear, 0.16 * idt.ear), rot=_rot_y(s * 0.35), blend=0)
-              for s in (-1, 1)]
-    lm68, lm21 = _landmarks(solid, L, idt, ear_x, ear_cy)
-    prims = solid + _hair_shells(idt, L) + (_hat() if hat is not None else [])
-    return Head(idt, prims, lm68, lm21, L)
-
-
-def _hair_limit(idt: Identity, p):
+def hair_limit(idt: Identity, p):
     """Hair covers head-frame points with y above this limit (the hairline, dropping to the nape)."""
     x, z = p[0], p[2]
-    front = (idt.hairline + 0.28 * (x / 0.75) ** 2 + 0.07 * np.exp(-((np.abs(x) - 0.33) / 0.1) ** 2)
+    front = (idt.hairline + 0.3 * (x / 0.78) ** 2 + 0.07 * np.exp(-((np.abs(x) - 0.36) / 0.1) ** 2)
              + 0.02 * np.sin(37 * x + 11 * z) + 0.015 * np.sin(71 * x - 5 * z))
     nape = {"long": 0.75, "medium": 0.6}.get(idt.hair, 0.5)
     lim = front + (nape - front) * _smoothstep(-0.45, 0.1, z)
@@ -320,174 +237,211 @@ def _hair_limit(idt: Identity, p):
     return lim
 
 
-def _hair_shells(idt: Identity, L) -> list:
+def _lumpy(verts, centre, seed, amount):
+    """Radial low-frequency bumps (hair volume)."""
+    rng = np.random.default_rng(seed)
+    d = verts - np.asarray(centre)
+    r = np.linalg.norm(d, axis=1, keepdims=True)
+    u = d / r
+    k = rng.normal(size=(5, 3))
+    bump = sum(np.sin(u @ kk * rng.uniform(2, 6) + rng.uniform(0, 6)) for kk in k) / 5
+    return np.asarray(centre) + u * (r + amount * bump[:, None])
+
+
+def _hair_parts(idt: Identity, cran_c, cran_a) -> list:
     if idt.hair in ("shaved", "bald"):
         return []
-    vol = {"short": 0.04, "medium": 0.07, "long": 0.07, "fringe": 0.06}[idt.hair]
-    keep = lambda p: p[1] < _hair_limit(idt, p) - 0.03  # noqa: E731
-    shells = [ellipsoid((0, -0.24, 0.1), (0.74 * idt.width + vol, 0.88 * idt.height + vol, 0.98 * idt.depth + vol),
-                        HAIR, solid=False, clip=keep)]
+    vol = {"short": 0.04, "medium": 0.075, "long": 0.08, "fringe": 0.06}[idt.hair]
+    keep = lambda p: p[1] < hair_limit(idt, p) - 0.03  # noqa: E731
+    c = (0, cran_c[1] - 0.02, cran_c[2] + 0.02)
+    v, t = M.ellipsoid_mesh(c, np.asarray(cran_a) + vol, nu=36, nv=20)
+    v = _lumpy(v, c, idt.tex_seed, 0.25 * vol)
+    parts = [Part(v, t, HAIR, solid=False, cull=False, clip=keep)]
     if idt.hair == "long":
-        keep_long = lambda p: (p[2] > -0.1 + 0.4 * np.clip(p[1] - 0.4, 0, 1)) & (p[1] < 1.3)  # noqa: E731
-        shells.append(ellipsoid((0, 0.35, 0.25), (0.8 * idt.width + 0.04, 1.15, 0.75), HAIR, solid=False, clip=keep_long))
-    return shells
+        keep_long = lambda p: (p[2] > -0.1 + 0.4 * np.clip(p[1] - 0.4, 0, 1)) & (p[1] < 1.4)  # noqa: E731
+        v, t = M.ellipsoid_mesh((0, 0.4, 0.25), (0.82 * idt.width + 0.06, 1.15, 0.78), nu=28, nv=16)
+        v = _lumpy(v, (0, 0.4, 0.25), idt.tex_seed + 1, 0.05)
+        parts.append(Part(v, t, HAIR, solid=False, cull=False, clip=keep_long))
+    return parts
 
 
-def _hat() -> list:
-    crown = lambda p: p[1] < -0.42 + 0.25 * np.clip(p[2], 0, None)  # noqa: E731
+def _hat_parts(cran_c, cran_a) -> list:
+    crown = lambda p: p[1] < -0.45 + 0.25 * np.clip(p[2], 0, None)  # noqa: E731
     brim = lambda p: p[2] < -0.1  # noqa: E731
-    return [ellipsoid((0, -0.25, 0.1), (0.84, 0.95, 1.06), HAT, solid=False, clip=crown),
-            ellipsoid((0, -0.44, -0.45), (0.62, 0.035, 0.6), HAT, solid=False, clip=brim)]
+    v, t = M.ellipsoid_mesh((0, cran_c[1] - 0.02, cran_c[2] + 0.02), np.asarray(cran_a) + 0.09, nu=32, nv=18)
+    b, bt = M.ellipsoid_mesh((0, -0.5, -0.5), (0.66, 0.035, 0.62), nu=24, nv=8)
+    return [Part(v, t, HAT, solid=False, cull=False, clip=crown), Part(b, bt, HAT, solid=False, cull=False, clip=brim)]
 
 
-def body_prims(R, shirt) -> list:
-    """Neck, shoulders and chest, upright in the camera frame under the head's pivot, in head coordinates."""
-    pivot = R @ np.array([0.0, 0.5, 0.2])
-    cam = [(pivot + [0, 0.6, 0.0], (0.5, 0.8, 0.48), NECK), (pivot + [0, 1.9, 0.35], (1.9, 0.8, 0.8), CLOTH),
-           (pivot + [0, 3.5, 0.4], (1.95, 2.3, 0.95), CLOTH)]
-    out = []
-    for c, axes, mat in cam:
-        out.append(Ellipsoid(R.T @ np.asarray(c), np.diag(1.0 / np.asarray(axes)) @ R, mat, solid=False, blend=2))
-    return out
+def _along(V, chain, n):
+    """n points spaced evenly by arc length along the polyline of vertex indices `chain`."""
+    P = V[list(chain)]
+    seg = np.linalg.norm(np.diff(P, axis=0), axis=1)
+    s = np.r_[0, np.cumsum(seg)]
+    t = np.linspace(0, s[-1], n)
+    return np.stack([np.interp(t, s, P[:, k]) for k in range(3)], axis=1)
+
+
+def _landmarks(F: np.ndarray, ears: list) -> tuple[np.ndarray, np.ndarray]:
+    """3 x 68 and 3 x 21 landmarks from the deformed face vertices F and the two ear meshes."""
+    mid = lambda a, b: 0.5 * (F[list(a)] + F[list(b)])  # noqa: E731
+    chain = [127, 234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454, 356]
+    jaw = _along(F, chain, 17)
+    brow_l = mid(M.BROW_R_UP, M.BROW_R_LO)  # image-left brow, outer to inner
+    brow_r = mid(M.BROW_L_UP, M.BROW_L_LO)[::-1]  # image-right brow, inner to outer
+    nose = _along(F, [168, 6, 197, 195, 5, 4, 1], 4)  # nasion to the tip (1: the lowest point of the tip's front)
+    base = F[[98, 97, 2, 326, 327]]
+    eye_l = F[[33, 160, 158, 133, 153, 144]]
+    eye_r = F[[362, 385, 387, 263, 373, 380]]
+    mouth = F[[61, 40, 37, 0, 267, 270, 291, 321, 314, 17, 84, 91]]
+    inner = F[[78, 82, 13, 312, 308, 317, 14, 87]]
+    lm68 = np.vstack([jaw, brow_l, brow_r, nose, base, eye_l, eye_r, mouth, inner]).T
+    eye_c_l, eye_c_r = F[list(M.EYE_R)].mean(0), F[list(M.EYE_L)].mean(0)
+    lobe = []  # the lobe where it meets the face: the lowest ear point of the ear's inner half
+    for e in ears:
+        inner = np.abs(e.verts[:, 0]) <= np.abs(e.verts[:, 0]).mean()
+        cand = e.verts[inner]
+        lobe.append(cand[np.argmax(cand[:, 1] - 0.3 * cand[:, 2])])
+    lm21 = np.vstack([lm68[:, [17, 19, 21, 22, 24, 26]].T, lm68[:, [36]].T, eye_c_l, lm68[:, [39, 42]].T, eye_c_r,
+                      lm68[:, [45]].T, lobe[0], F[129], lm68[:, [30]].T, F[358], lobe[1], lm68[:, [48]].T,
+                      0.5 * (F[13] + F[14]), lm68[:, [54]].T, lm68[:, [8]].T]).T
+    return lm68, lm21
+
+
+@lru_cache(maxsize=1)
+def _canonical():
+    V, F, _ = M.canonical_face()
+    return V, F
+
+
+def build_head(idt: Identity, hat: tuple | None = None) -> Head:
+    """Meshes, texture and landmarks of one identity (optionally wearing a hat)."""
+    V0, FT = _canonical()
+    FV = _deform_face(idt, V0)
+    loft_v, tris = _jaw_loft(FV)
+    face = Part(np.vstack([FV, loft_v]), np.vstack([FT, tris]), SKIN)
+    face.uv = _face_uv(np.vstack([V0, loft_v]))
+    cran_c = np.array([0.0, -0.119 * idt.height, 0.004 * idt.depth])
+    cran_a = np.array([0.815 * idt.width, 1.052 * idt.height, 1.012 * idt.depth])
+    cv, ct = M.ellipsoid_mesh(cran_c, cran_a, nu=40, nv=24)
+    taper = 1 - 0.4 * _smoothstep(0.25, 0.95, cv[:, 1]) * _smoothstep(-0.3, 0.2, cv[:, 2])  # the skull's base narrows to the nape
+    cv[:, 0] *= taper
+    cv[:, 2] = 0.15 + (cv[:, 2] - 0.15) * taper
+    grid = _face_depth(FV, FT)
+    cran = Part(_push_behind(cv, grid), ct, SKIN)
+    jv, jt = M.ellipsoid_mesh((0, 0.3 * idt.height, -0.08), (0.76 * idt.width * (0.9 + 0.1 * idt.jaw), 0.62 * idt.height, 0.55 * idt.depth),
+                              nu=32, nv=16)
+    jaw = Part(_push_behind(jv, grid), jt, SKIN)
+    ears = []
+    for s in (-1, 1):
+        tr = FV[234 if s < 0 else 454]
+        rot = M.rot_y(s * 0.3) @ M.rot_x(-0.18)
+        ev, et = M.ellipsoid_mesh((tr[0] + s * 0.035, tr[1] - 0.03, tr[2] + 0.2 * idt.ear), (0.045, 0.3 * idt.ear, 0.16 * idt.ear),
+                                  rot=rot, nu=16, nv=10)
+        ears.append(Part(ev, et, EAR))
+    lm68, lm21 = _landmarks(FV, ears)
+    parts = [face, cran, jaw, *ears] + _hair_parts(idt, cran_c, cran_a) + (_hat_parts(cran_c, cran_a) if hat is not None else [])
+    return Head(idt, parts, lm68, lm21, _face_texture(idt, V0), hat)
+
+
+def _face_uv(V):
+    """Texture coordinates of face vertices: their frontal projection on the canonical face."""
+    return np.stack([(V[:, 0] + 0.8) / 1.6, (V[:, 1] + 0.62) / 1.9], axis=1).clip(0, 1)
 
 
 # ----------------------------------------------------------------------------------------------
-# Textures
+# Face texture
 
 
-def _wobble(p, f):
-    return np.sin(f * p[0] * 1.7 + 0.3) * np.sin(f * p[1] * 2.3 + 1.1) * np.sin(f * p[2] * 1.3 + 2.0)
+def _noise(rng, cells, size, channels=1):
+    grid = (rng.random((cells, cells, channels)) * 255).astype(np.uint8)
+    img = Image.fromarray(grid[..., 0] if channels == 1 else grid).resize((size, size), Image.BICUBIC)
+    return np.asarray(img, np.float32).reshape(size, size, channels) / 255
 
 
-def _mix(col, mask, target, amount=1.0):
-    """In place: col[mask] = col[mask] * (1 - a) + target * a (a: scalar or per-point)."""
-    if not np.any(mask):
-        return
-    a = amount[mask] if np.ndim(amount) else amount
-    a = np.asarray(a, dtype=np.float32)[..., None] if np.ndim(a) else np.float32(a)
-    col[mask] = col[mask] * (1 - a) + np.asarray(target, dtype=np.float32) * a
-
-
-def _skin_albedo(head: Head, p):
-    """Colour of solid surface points p (3 x N): skin with eyes, brows, lips, nostrils, hair, beard."""
-    idt, L = head.ident, head.layout
-    y, z = p[1], p[2]
-    col = np.empty((p.shape[1], 3), np.float32)
-    col[:] = idt.skin
-    col *= (1 + 0.04 * _wobble(p, 9.0))[:, None]
-    fi = np.flatnonzero((z < -0.25) & (y > L["by"] - 0.12) & (y < L["my"] + 0.1))
-    if fi.size:
-        col[fi] = _face_features(head, p[:, fi], col[fi])
-    _beard(head, p, col)
-    hair = y < _hair_limit(idt, p)
-    if np.any(hair):
-        _mix(col, hair, _hair_colour(idt, p[:, hair]), 0.45 if idt.hair == "shaved" else 1.0)
-    return col
-
-
-def _face_features(head: Head, p, col):
-    """Blush, eye sockets, eyes, brows, lips and nostrils on front-facing points p (3 x N)."""
-    idt, L = head.ident, head.layout
-    x, y, z = p
-    ax = np.abs(x)
+def _face_texture(idt: Identity, V) -> np.ndarray:
+    """TEX x TEX x 3 float albedo of the face in frontal-projection coordinates."""
+    rng = np.random.default_rng(idt.tex_seed)
+    uv = _face_uv(V) * TEX
+    pt = lambda ix: [tuple(uv[i]) for i in ix]  # noqa: E731
     skin = np.asarray(idt.skin, np.float32)
-    blush = np.exp(-(((ax - 0.36) / 0.13) ** 2 + ((y - L["ey"] - 0.25) / 0.12) ** 2))
-    _mix(col, blush > 0.05, skin * np.array([1.03, 0.8, 0.78], np.float32), 0.35 * blush)
-    sock = np.exp(-(((ax - L["ex"]) / 0.17) ** 2 + ((y - L["ey"] + 0.03) / 0.1) ** 2))
-    _mix(col, sock > 0.05, skin * 0.72, 0.5 * sock)
-    box = (np.abs(ax - L["ex"]) < L["ew"] * 1.3) & (np.abs(y - L["ey"]) < L["eh"] * 1.8)
-    if np.any(box):
-        xi, yi = ax[box] - L["ex"], y[box] - L["ey"]
-        t = xi / L["ew"]  # -1 at the inner corner
-        up, lo = _lids(L, t)
-        inside = (np.abs(t) < 1) & (yi > up) & (yi < lo)
-        ec = np.tile(np.array([0.97, 0.95, 0.92], np.float32), (xi.size, 1))
-        r = np.hypot(xi, yi - 0.1 * L["eh"])
-        ir = 0.45 * L["ew"]
-        ec[r < ir] = np.asarray(idt.iris) * (0.75 + 0.5 * (r[r < ir, None] / ir))
-        ec[r < 0.4 * ir] = (0.03, 0.02, 0.02)
-        lash = (np.abs(t) < 1.1) & (yi > up - 0.02) & (yi <= up + 0.007)
-        crease = (np.abs(t) < 0.9) & (np.abs(yi - up + 0.04) < 0.007)
-        sub = col[box]
-        sub[inside] = ec[inside]
-        sub[crease] = sub[crease] * 0.8
-        sub[lash] = (0.04, 0.03, 0.03)
-        col[box] = sub
-    bx = (y < L["ey"] - 0.05) & (y > L["by"] - 0.12)
-    if np.any(bx):
-        xr = (ax[bx] - (L["ex"] - 0.15)) / 0.36
-        yc, th = _brow(L, xr)
-        inb = (xr > -0.05) & (xr < 1.05) & (np.abs(y[bx] - yc) < th / 2)
-        sub = col[bx]
-        sub[inb] = sub[inb] * 0.25 + (np.asarray(idt.hair_col) * 0.8 + 0.03) * 0.75
-        col[bx] = sub
-    mx = (ax < L["mw"] * 1.05) & (np.abs(y - L["my"]) < 0.1)
-    if np.any(mx):
-        top, bot, op = _lips(L, x[mx])
-        dy = y[mx] - L["my"]
-        lip = (dy > top) & (dy < bot) & (ax[mx] < L["mw"])
-        hole = np.abs(dy) < op
-        sub = col[mx]
-        sub[lip] = np.asarray(idt.lip_col) * (1 + 0.05 * _wobble(p[:, mx][:, lip], 40.0))[:, None]
-        line = lip & (np.abs(dy) < 0.008)
-        sub[line] = sub[line] * 0.45
-        teeth = hole & (dy < 0) & (dy > -op * 0.9)
-        sub[hole] = (0.12, 0.03, 0.03)
-        sub[teeth] = (0.85, 0.82, 0.75)
-        col[mx] = sub
-    nos = (np.abs(ax - 0.045 * idt.nose) < 0.03 * idt.nose) & (np.abs(y - L["nb"] + 0.012) < 0.014) & (z < -0.7)
-    col[nos] *= 0.3
-    return col
+    base = np.ones((TEX, TEX, 3), np.float32) * skin
+    base *= (0.93 + 0.14 * _noise(rng, 12, TEX))  # blotches
+    base *= (0.97 + 0.06 * _noise(rng, 40, TEX))
+    img = Image.fromarray((np.clip(base, 0, 1) * 255).astype(np.uint8))
+    d = ImageDraw.Draw(img, "RGBA")
+    c8 = lambda c, a=255: tuple(int(v) for v in np.clip(np.asarray(c) * 255, 0, 255)) + (int(a),)  # noqa: E731
+    # shading cues painted in: eye sockets, blush
+    for eye in (M.EYE_R, M.EYE_L):
+        cx, cy = uv[list(eye)].mean(0)
+        r = 0.09 * TEX
+        d.ellipse((cx - r * 1.2, cy - r * 0.9, cx + r * 1.2, cy + r * 0.6), fill=c8(skin * 0.7, 60 + 80 * idt.makeup))
+    layer = img.filter(ImageFilter.GaussianBlur(TEX * 0.025))
+    img = layer
+    d = ImageDraw.Draw(img, "RGBA")
+    # eyes: sclera, iris, pupil, lash line
+    for eye in (M.EYE_R, M.EYE_L):
+        poly = pt(eye)
+        d.polygon(poly, fill=c8(np.array([0.9, 0.86, 0.82]) * rng.uniform(0.65, 0.95)))
+        xs, ys = uv[list(eye), 0], uv[list(eye), 1]
+        cx, cy = xs.mean() + idt.gaze[0] * (xs.max() - xs.min()) * 0.25, ys.mean() + idt.gaze[1] * 2
+        ir = 0.24 * (xs.max() - xs.min())
+        iris = Image.new("L", img.size, 0)
+        ImageDraw.Draw(iris).polygon(poly, fill=255)
+        irl = Image.new("RGBA", img.size, (0, 0, 0, 0))
+        dl = ImageDraw.Draw(irl)
+        dl.ellipse((cx - ir, cy - ir, cx + ir, cy + ir), fill=c8(idt.iris))
+        dl.ellipse((cx - ir * 0.45, cy - ir * 0.45, cx + ir * 0.45, cy + ir * 0.45), fill=(10, 8, 8, 255))
+        img.paste(irl, (0, 0), Image.fromarray(np.minimum(np.asarray(iris), np.asarray(irl)[..., 3])))
+        upper = pt(list(eye[8:]) + [eye[0]])
+        d.line(upper, fill=c8(np.array([0.05, 0.04, 0.04]), 240), width=max(2, int(TEX * 0.016 * (1 + idt.makeup))))
+        crease = [tuple(q) for q in uv[list(eye[8:]) + [eye[0]]] - np.array([0, 0.012 * TEX])]
+        d.line(crease, fill=c8(skin * 0.55, 150), width=1)
+        d.line(pt(eye[:9]), fill=c8(skin * 0.5, 120), width=1)
+    # brows
+    for up, lo in ((M.BROW_R_UP, M.BROW_R_LO), (M.BROW_L_UP, M.BROW_L_LO)):
+        d.polygon(pt(up) + pt(lo[::-1]), fill=c8(idt.brow_col, rng.integers(150, 245)))
+    # lips and mouth interior
+    d.polygon(pt(M.LIPS_OUT), fill=c8(idt.lip_col))
+    d.polygon(pt(M.LIPS_IN), fill=c8(np.array([0.25, 0.06, 0.06])))
+    if idt.mouth_open > 0.35 or idt.smile > 0.5:
+        tu = [uv[i] for i in (80, 81, 82, 13, 312, 311, 310)]
+        tl = [tuple(p + np.array([0, 0.025 * TEX])) for p in tu[::-1]]
+        d.polygon([tuple(p) for p in tu] + tl, fill=c8(np.array([0.88, 0.85, 0.78]) * rng.uniform(0.8, 1.0)))
+    d.line(pt(M.LIPS_IN) + [tuple(uv[M.LIPS_IN[0]])], fill=c8(np.asarray(idt.lip_col) * 0.5), width=1)
+    # nostrils
+    for a, b in ((98, 97), (327, 326)):
+        cx, cy = 0.5 * (uv[a] + uv[b]) - np.array([0, 0.008 * TEX])
+        r = 0.018 * TEX
+        d.ellipse((cx - r * 1.3, cy - r * 0.7, cx + r * 1.3, cy + r * 0.7), fill=c8(skin * 0.25, 200))
+    out = np.asarray(img.filter(ImageFilter.GaussianBlur(0.6)), np.float32) / 255
+    out.setflags(write=False)
+    return out
 
 
-def _beard(head: Head, p, col):
-    idt, L = head.ident, head.layout
-    if idt.beard == "none":
-        return
+def _beard(idt: Identity, p):
+    """Beard cover (0..1) of skin points p (3 x N, head frame), soft-edged."""
     x, y, z = p
     ax = np.abs(x)
-    top, _, _ = _lips(L, x)
-    below = (y > L["my"] + 0.07) | ((y > L["nb"] + 0.05) & (ax > L["mw"] + 0.04))
-    regions = {
-        "moustache": (y > L["nb"] + 0.015 + 0.05 * (ax / L["mw"]) ** 2) & (y < L["my"] + top + 0.03 * (ax / L["mw"]) ** 2)
-        & (ax < L["mw"] + 0.03),
-        "goatee": (y > L["my"] + 0.07) & (ax < L["mw"] * 0.8),
-        "stubble": below & (y > L["ey"] + 0.2),
-        "full": below & (y > L["ey"] + 0.2) | ((y > L["nb"] + 0.01) & (y < L["my"]) & (ax < L["mw"] + 0.06)),
-    }
-    m = regions[idt.beard] & (z < 0.1)
-    if idt.beard in ("goatee", "moustache"):
-        m |= regions["moustache"] & (z < 0.1)
-    amount = 0.35 if idt.beard == "stubble" else 0.85
-    _mix(col, m, np.asarray(idt.hair_col), amount * (0.9 + 0.1 * _wobble(p, 60.0)))
+    front = 1 - _smoothstep(-0.05, 0.2, z)
+    cheeks = _smoothstep(-0.08, 0.08, y - 0.5 + 0.32 * np.clip(ax / 0.75, 0, 1) ** 1.5) * (1 - _smoothstep(1.2, 1.35, y))
+    moust = (_smoothstep(-0.03, 0.0, 0.27 - 0.3 * (y - 0.5) - ax) * _smoothstep(0.46, 0.5, y) * (1 - _smoothstep(0.58, 0.61, y))
+             * _smoothstep(-0.75, -0.85, z))
+    chin = _smoothstep(-0.04, 0.0, 0.2 - ax) * _smoothstep(0.72, 0.78, y)
+    region = {"full": np.maximum(cheeks, moust), "stubble": cheeks, "moustache": moust, "goatee": np.maximum(moust, chin)}[idt.beard]
+    lips = (ax < 0.26) & (np.abs(y - 0.67) < 0.07) & (z < -0.85)
+    amount = 0.18 if idt.beard == "stubble" else 0.85
+    return region * front * ~lips * amount * (0.8 + 0.2 * _wobble(p, 60.0))
 
 
 def _hair_colour(idt: Identity, p):
     az = np.arctan2(p[0], -p[2])
-    streak = 0.9 + 0.06 * np.sin(70 * az + 9 * np.sin(4 * p[1] + 2 * az)) + 0.04 * np.sin(23 * az + 17 * p[1])
+    streak = 0.88 + 0.07 * np.sin(70 * az + 9 * np.sin(4 * p[1] + 2 * az)) + 0.05 * np.sin(23 * az + 17 * p[1])
     return np.asarray(idt.hair_col, np.float32)[None, :] * streak[:, None] + np.float32(0.02)
 
 
-def _albedo(head: Head, p, mats, P, R):
-    """Albedo of hit points: p in head coordinates, P in (centred) camera coordinates."""
-    col = np.empty((p.shape[1], 3), np.float32)
-    idt = head.ident
-    for m in range(5):
-        sel = mats == m
-        if not np.any(sel):
-            continue
-        if m == SKIN:
-            col[sel] = _skin_albedo(head, p[:, sel])
-        elif m == HAIR:
-            col[sel] = _hair_colour(idt, p[:, sel])
-        elif m == NECK:  # darker, and shadowed under the chin
-            chin = (R @ head.lm68[:, 8])[1]
-            shade = 0.5 + 0.35 * _smoothstep(chin - 0.15, chin + 0.45, P[1, sel])
-            col[sel] = np.asarray(idt.skin, np.float32) * shade[:, None]
-        else:
-            base = head.layout["hat_col"] if m == HAT else idt.shirt
-            col[sel] = np.asarray(base, np.float32) * (1 + 0.05 * _wobble(p[:, sel], 25.0))[:, None]
-    return col
+def _wobble(p, f):
+    return np.sin(f * p[0] * 1.7 + 0.3) * np.sin(f * p[1] * 2.3 + 1.1) * np.sin(f * p[2] * 1.3 + 2.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -499,219 +453,355 @@ class Render:
     box: tuple  # (x0, y0, x1, y1): the pixel box that rgb and alpha cover
     rgb: np.ndarray  # box-sized h x w x 3 float32 in [0, 1], premultiplied by alpha
     alpha: np.ndarray  # box-sized h x w coverage of head + body
-    mask: np.ndarray  # H x W bool: the pixel centre's ray first meets the head (hair and hat included, body not)
-    depth: np.ndarray  # H x W camera z of that head point relative to the head centre (head units), inf elsewhere
+    mask: np.ndarray  # H x W bool: the pixel shows the head (hair and hat included, body not)
+    depth: np.ndarray  # H x W camera z of the nearest head point relative to the head centre (head units), inf elsewhere
     lm68: np.ndarray  # 2 x 68 pixels
     z68: np.ndarray  # 68 camera z relative to the head centre (head units, + away from the camera)
     lm21: np.ndarray  # 2 x 21
     head: Head
     R: np.ndarray
+    vis_all: np.ndarray  # 89 bool: 68 then 21 landmarks not self-occluded
 
     @cached_property
-    def _visible(self):
-        return visible(self.head, self.R, np.hstack([self.head.lm68, self.head.lm21]))
-
-    @property
     def vis68(self) -> np.ndarray:
-        """68 bool: not self-occluded (computed on first use)."""
-        return self._visible[:68]
+        return self.vis_all[:68]
 
-    @property
+    @cached_property
     def vis21(self) -> np.ndarray:
-        return self._visible[68:]
+        return self.vis_all[68:]
 
 
-def visible(head: Head, R, pts):
-    """Self-occlusion test of head-frame points: no solid part between them and the camera."""
-    towards = -R[2]  # camera's -z in head coordinates
-    occluded = np.zeros(pts.shape[1], bool)
-    for e in head.prims:
-        if e.solid:
-            _, t2 = _hits(e, pts, towards)
-            occluded |= np.isfinite(t2) & (t2 > 1e-3)
-    return ~occluded
+@lru_cache(maxsize=1)
+def _unit_sphere(nu=24, nv=12):
+    return M.ellipsoid_mesh((0, 0, 0), (1, 1, 1), nu=nu, nv=nv)
 
 
-def _shade(normals, albedo, light: Light, mats):
-    """Lambert (key + fill) + ambient + a weak Blinn specular; normals in the camera frame."""
+def body_parts(R, shirt) -> list:
+    """Neck, shoulders and chest, upright in the camera frame under the head's pivot, in head coordinates."""
+    v, t = _unit_sphere()
+    pivot = R @ np.array([0.0, 0.5, 0.1])
+    out = []
+    for c, axes, mat in ((pivot + [0, 0.65, 0.02], (0.52, 0.85, 0.5), NECK), (pivot + [0, 1.95, 0.35], (1.9, 0.8, 0.85), CLOTH),
+                         (pivot + [0, 3.5, 0.4], (1.95, 2.3, 0.95), CLOTH)):
+        cam = v * np.asarray(axes) + c
+        out.append(Part(cam @ R, t, mat, solid=False, normals=(v / np.asarray(axes)) @ R))
+    return out
+
+
+def _project(q, centre, scale, distance):
+    k = scale if not np.isfinite(distance) else scale * distance / (distance + q[:, 2])
+    return centre[0] + k * q[:, 0], centre[1] + k * q[:, 1]
+
+
+@lru_cache(maxsize=1)
+def _static_ao():
+    """Per-vertex ambient occlusion of the canonical face (eye sockets, nostrils, under the nose
+    and lips, the jaw's underside): the share of 40 directions around the normal from which a
+    vertex is seen, through the rasteriser at 96 px."""
+    idt = neutral_identity()
+    head = build_head(idt)
+    face = head.parts[0]
+    solid = [p for p in head.parts if p.solid]
+    rng = np.random.default_rng(0)
+    dirs = rng.normal(size=(40, 3))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    seen = np.zeros(len(face.verts))
+    weight = np.zeros(len(face.verts))
+    for dvec in dirs:
+        R = _look(dvec)
+        Vc = [p.verts @ R.T for p in solid]
+        tris, off = [], 0
+        for p in solid:
+            tris.append(p.tris + off)
+            off += len(p.verts)
+        allv = np.vstack(Vc)
+        u, v = 48 + 24 * allv[:, 0], 48 + 24 * allv[:, 1]
+        fr = raster.fragments(u, v, np.vstack(tris), (0, 0, 96, 96))
+        zb, _ = raster.resolve(fr.pix, fr.interp(np.vstack(tris), allv[:, 2]), 96 * 96)
+        fc = Vc[0]
+        iu = np.clip(np.round(48 + 24 * fc[:, 0]).astype(int), 0, 95)
+        iv = np.clip(np.round(48 + 24 * fc[:, 1]).astype(int), 0, 95)
+        vis = fc[:, 2] <= zb[iv * 96 + iu] + 0.03
+        cosw = np.clip(-(face.normals @ R.T)[:, 2], 0, None)
+        seen += vis * cosw
+        weight += cosw
+    ao = np.where(weight > 0, seen / np.maximum(weight, 1e-9), 1.0)
+    return np.clip(ao / np.median(ao), 0, 1).astype(np.float32)
+
+
+def _look(direction):
+    """Rotation taking head-frame vectors to a camera looking at the head from `direction` (the
+    camera sits at +direction, looking along -direction = camera +z)."""
+    zc = -np.asarray(direction, float)
+    zc /= np.linalg.norm(zc)
+    up = np.array([0.0, 1.0, 0.0]) if abs(zc[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    xc = np.cross(up, zc)
+    xc /= np.linalg.norm(xc)
+    yc = np.cross(zc, xc)
+    return np.stack([xc, yc, zc])
+
+
+def neutral_identity() -> Identity:
+    one = dict(width=1.0, height=1.0, depth=1.0, jaw=1.0, chin=1.0, nose=1.0, nose_len=1.0, nose_w=1.0, ear=1.0,
+               brow_ridge=1.0, cheek=1.0, mouth_w=1.0, lips=1.0)
+    return Identity(**one, bumps=0, mouth_open=0.0, smile=0.0, eye_open=1.0, brow_raise=0.0, gaze=(0.0, 0.0),
+                    skin=(0.8, 0.6, 0.5), lip_col=(0.7, 0.3, 0.3), iris=(0.3, 0.2, 0.1), hair_col=(0.1, 0.1, 0.1),
+                    brow_col=(0.1, 0.1, 0.1), makeup=0.0, hair="bald", hairline=-0.6, beard="none", shirt=(0.5, 0.5, 0.5),
+                    tex_seed=0)
+
+
+def _shade(normals, albedo, light: Light, spec_w, lit):
+    """Lambert (key, scaled by `lit` for cast shadows, + fill) + ambient + a weak Blinn specular."""
     ld = np.asarray(light.direction, np.float32)
     fd = np.asarray(light.fill_direction, np.float32)
-    diff = np.clip(ld @ normals, 0, None)[:, None] * np.asarray(light.colour, np.float32)
-    diff += np.clip(fd @ normals, 0, None)[:, None] * np.asarray(light.fill_colour, np.float32)
-    facing = 0.75 + 0.25 * np.clip(-normals[2], 0, 1)
+    key = np.clip(normals @ ld, 0, None) * lit
+    diff = key[:, None] * np.asarray(light.colour, np.float32)
+    diff += np.clip(normals @ fd, 0, None)[:, None] * np.asarray(light.fill_colour, np.float32)
+    facing = 0.75 + 0.25 * np.clip(-normals[:, 2], 0, 1)
     amb = (light.ambient * np.asarray(light.ambient_colour, np.float32)) * facing[:, None]
     hv = ld + np.array([0.0, 0.0, -1.0], np.float32)
     hv /= np.linalg.norm(hv)
-    gloss = light.specular * np.select([mats == CLOTH, mats == HAIR], [0.3, 0.5], 1.0).astype(np.float32)
-    spec = np.clip(hv @ normals, 0, None) ** 24 * gloss
-    return albedo * (amb + diff) + spec[:, None] * np.asarray(light.colour, np.float32)
+    spec = np.clip(normals @ hv, 0, None) ** 20 * (light.specular * spec_w * lit)
+    return albedo * (amb + diff), spec[:, None] * np.asarray(light.colour, np.float32)
 
 
-def _depths(C, Q, X, Y):
-    """Near and far camera depths where rays at (X, Y) meet quadrics (P - C)^T Q (P - C) = 1 (nan: miss).
-    C[..., i] and Q[..., i, j] broadcast against X and Y (offsets from the centres)."""
-    b = Q[..., 0, 2] * X + Q[..., 1, 2] * Y
-    c = (2 * Q[..., 0, 1] * X) * Y
-    c += Q[..., 0, 0] * X * X
-    c += Q[..., 1, 1] * Y * Y - 1
-    c *= Q[..., 2, 2]
-    disc = b * b
-    disc -= c
-    with np.errstate(invalid="ignore"):
-        sq = np.sqrt(disc, out=disc)
-    inv = 1 / Q[..., 2, 2]
-    near = b + sq
-    near *= -inv
-    near += C[..., 2]
-    sq -= b
-    sq *= inv
-    sq += C[..., 2]
-    return near, sq
+class _Scene:
+    """All parts of one render concatenated: head frame P, normals N, triangles T, part of each triangle."""
+
+    def __init__(self, parts):
+        vs, ts, ns, tm, off = [], [], [], [], 0
+        self.parts = parts
+        for k, p in enumerate(parts):
+            vs.append(p.verts)
+            ns.append(p.normals)
+            ts.append(p.tris + off)
+            tm.append(np.full(len(p.tris), k))
+            off += len(p.verts)
+        self.P = np.vstack(vs)
+        self.N = np.vstack(ns)
+        # face texture coordinates and ambient occlusion (face only; other parts: (0, 0) and 1)
+        self.extra = np.zeros((len(self.P), 3))
+        self.extra[:, 2] = 1.0
+        if parts and parts[0].uv is not None:
+            nf = len(parts[0].verts)
+            self.extra[:nf, :2] = parts[0].uv
+            self.extra[:nf, 2] = _ao_all(parts)
+        self.T = np.vstack(ts)
+        self.part_of = np.concatenate(tm)
+        self.cull = np.array([p.cull for p in parts])[self.part_of]
+        self.solid = np.array([p.solid for p in parts], bool)
+        self.material = np.array([p.material for p in parts])
+        self.clipped = [k for k, p in enumerate(parts) if p.clip is not None]
+
+    def __add__(self, other: "_Scene") -> "_Scene":
+        return _Scene(self.parts + other.parts)
 
 
-class _Screen:
-    """The primitives in the camera frame, relative to the head centre, in head units:
-    centres C (K x 3) and Q (K x 3 x 3) with (P - C)^T Q (P - C) = 1 on the surface, and (du, dv) boxes."""
-
-    def __init__(self, prims, R):
-        self.prims, self.R = prims, R
-        mc = np.stack([e.minv for e in prims]) @ R.T
-        c = np.stack([e.centre for e in prims]) @ R.T
-        half = np.linalg.norm(np.linalg.inv(mc)[:, :2], axis=2)
-        self.C = c.astype(np.float32)
-        self.Q = (mc.transpose(0, 2, 1) @ mc).astype(np.float32)
-        self.lo, self.hi = c[:, :2] - half, c[:, :2] + half
-        self.clipped = [k for k, e in enumerate(prims) if e.clip is not None]
-        self.group = np.array([e.blend for e in prims])
-
-    def _visible_depth(self, k, U, V, w1, w2, best):
-        """Depth at which rays see primitive k where that beats `best`: clipped parts are see-through,
-        so the near hit if kept, else the far hit if kept (nan: not seen)."""
-        clip = self.prims[k].clip
-        if clip is None:
-            return w1
-        U, V, w1, w2 = np.broadcast_arrays(U, V, w1, w2)
-        out = np.full(w1.shape, np.nan, np.float32)
-        for w in (w1, w2):
-            cand = np.isnan(out) & (w < best)  # False where w is nan
-            if np.any(cand):
-                keep = clip(self.R.T @ np.stack([U[cand], V[cand], w[cand]]))
-                idx = tuple(i[keep] for i in np.nonzero(cand))
-                out[idx] = w[idx]
-        return out
-
-    def trace_grid(self, du, dv):
-        """Nearest depth and primitive (-1: none) of the rays of a pixel grid (du: columns, dv: rows)."""
-        best = np.full((dv.size, du.size), np.inf, np.float32)
-        pid = np.full(best.shape, -1, np.int16)
-        for k in range(len(self.prims)):
-            i0, i1 = np.searchsorted(du, [self.lo[k, 0], self.hi[k, 0]])
-            j0, j1 = np.searchsorted(dv, [self.lo[k, 1], self.hi[k, 1]])
-            if i1 <= i0 or j1 <= j0:
-                continue
-            U, V = du[None, i0:i1], dv[j0:j1, None]
-            sub_b, sub_p = best[j0:j1, i0:i1], pid[j0:j1, i0:i1]
-            w1, w2 = _depths(self.C[k], self.Q[k], U - self.C[k, 0], V - self.C[k, 1])
-            w1 = self._visible_depth(k, U, V, w1, w2, sub_b)
-            better = w1 < sub_b
-            sub_b[better] = w1[better]
-            sub_p[better] = k
-        return best, pid
-
-    def trace_rays(self, du, dv):
-        """Nearest primitive (-1: none) of single rays, all unclipped primitives at once."""
-        U, V = du[None, :], dv[None, :]
-        w1, w2 = _depths(self.C[:, None], self.Q[:, None], U - self.C[:, 0:1], V - self.C[:, 1:2])
-        near = w1.copy()
-        w1[self.clipped] = np.nan
-        w1[np.isnan(w1)] = np.inf
-        pid = np.argmin(w1, axis=0)
-        best = w1[pid, np.arange(du.size)]
-        for k in self.clipped:
-            w = self._visible_depth(k, du, dv, near[k], w2[k], best)
-            better = w < best
-            best[better], pid[better] = w[better], k
-        return np.where(np.isfinite(best), pid, -1)
-
-    def normals(self, pid, P, widths=(0.0, 0.035, 0.25)):
-        """Unit camera-frame normals at hit points P (3 x N); on the head proper they are blended
-        over the parts of its blend group (weights exp(-distance / width)) so that seams do not show."""
-        n = np.empty_like(P)
-        group = self.group[pid]
-        for gr in np.unique(group[group > 0]):
-            idx = np.flatnonzero(group == gr)
-            ks = np.flatnonzero(self.group == gr)
-            D = P.take(idx, axis=1)[None] - self.C[ks, :, None]  # K x 3 x N
-            g = self.Q[ks] @ D
-            gn = np.sqrt(np.einsum("kin,kin->kn", g, g)) + 1e-12
-            dist = np.maximum((np.einsum("kin,kin->kn", D, g) - 1) / (2 * gn), 0)
-            n[:, idx] = np.einsum("kin,kn->in", g, np.exp(-dist / widths[gr]) / gn)
-        idx = np.flatnonzero(group == 0)
-        if idx.size:  # other parts: their own gradient Q (P - C)
-            k = pid[idx]
-            D = P.take(idx, axis=1) - self.C[k].T
-            Qk = self.Q[k]
-            n[:, idx] = np.stack([(Qk[:, i] * D.T).sum(1) for i in range(3)])
-        n /= np.linalg.norm(n, axis=0, keepdims=True) + 1e-12
-        return n * np.where(n[2] > 0, -1.0, 1.0).astype(np.float32)  # inner sides of shells face the camera
+def _head_scene(head: Head) -> _Scene:
+    if not hasattr(head, "_scene"):
+        head._scene = _Scene(list(head.parts))
+    return head._scene
 
 
-def render(head: Head, R, centre, scale, size, light: Light, body: bool = True) -> Render:
-    """Ray-cast the head (and upright neck/torso) at rotation R, head centre pixel `centre`, `scale` px per unit.
-
-    Pixel centres are traced once; pixels on the head's silhouette get 4 more rays for their coverage (anti-aliasing).
-    """
+def render(head: Head, R, centre, scale, size, light: Light, body: bool = True, distance: float = np.inf,
+           ss: int = 1) -> Render:
+    """Rasterise the head (and upright neck/torso) at rotation R, head centre pixel `centre`,
+    `scale` px per unit at the head centre, camera `distance` head units away (inf: orthographic),
+    with ss x ss samples per pixel."""
     W, H = size
     R = np.asarray(R, dtype=np.float64)
-    prims = list(head.prims) + (body_prims(R, head.ident.shirt) if body else [])
-    scr = _Screen(prims, R)
-    lo = scr.lo.min(axis=0) * scale + centre
-    hi = scr.hi.max(axis=0) * scale + centre
-    x0, y0 = np.maximum(np.floor(lo).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(hi).astype(int) + 1, [W, H])
+    centre = np.asarray(centre, dtype=np.float64)
+    hs_ = _head_scene(head)
+    sc = _Scene(list(head.parts) + body_parts(R, head.ident.shirt)) if body else hs_
+    parts = sc.parts
+    C = sc.P @ R.T
+    u, v = _project(C, centre, scale, distance)
+    nhead = len(hs_.P)
+    # box: the head's vertices (and the body's), within the image
+    x0, y0 = int(max(np.floor(u[:nhead].min()) - 1, 0)), int(max(np.floor(v[:nhead].min()) - 1, 0))
+    x1, y1 = int(min(np.ceil(u[:nhead].max()) + 2, W)), int(min(np.ceil(v[:nhead].max()) + 2, H))
+    if body:
+        y1 = H  # the body continues to the bottom of the image
+        x0 = int(max(min(x0, np.floor(u[nhead:].min())), 0))
+        x1 = int(min(max(x1, np.ceil(u[nhead:].max()) + 1), W))
     x1, y1 = max(x1, x0), max(y1, y0)
-    rgb, alpha = np.zeros((y1 - y0, x1 - x0, 3), np.float32), np.zeros((y1 - y0, x1 - x0), np.float32)
     mask, depth = np.zeros((H, W), bool), np.full((H, W), np.inf, np.float32)
+    rgb = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
+    alpha = np.zeros((y1 - y0, x1 - x0), np.float32)
+    lm = np.hstack([head.lm68, head.lm21]).T
+    lq = lm @ R.T
+    lu, lv = _project(lq, centre, scale, distance)
+    vis = np.ones(len(lm), bool)
     if x1 > x0 and y1 > y0:
-        hh, ww = y1 - y0, x1 - x0
-        du = ((np.arange(x0, x1) - centre[0]) / scale).astype(np.float32)
-        dv = ((np.arange(y0, y1) - centre[1]) / scale).astype(np.float32)
-        w, pid = scr.trace_grid(du, dv)
-        hit = pid >= 0
-        P = np.stack([np.broadcast_to(du[None, :], hit.shape)[hit], np.broadcast_to(dv[:, None], hit.shape)[hit], w[hit]])
-        mats = np.array([e.material for e in prims])[pid[hit]]
-        col = np.zeros((hh, ww, 3), np.float32)
-        col[hit] = _shade(scr.normals(pid[hit], P), _albedo(head, (R.T @ P).astype(np.float32), mats, P, R), light, mats)
-        a = hit.astype(np.float32)
-        head_px = np.array([e.material not in (NECK, CLOTH) for e in prims] + [False])[pid]
-        # Silhouette pixels of the head: coverage from 4 more rays; a missed centre borrows its hit
-        # neighbours' colour. (The body's outline and the box border are left as they are.)
-        g, gh = np.pad(hit, 1, mode="edge"), np.pad(head_px, 1, mode="edge")
-        shifts = ((0, 1), (2, 1), (1, 0), (1, 2))
-        edge = np.zeros_like(hit)
-        for sy, sx in shifts:
-            edge |= (hit != g[sy:sy + hh, sx:sx + ww]) & (head_px | gh[sy:sy + hh, sx:sx + ww])
-        ej, ei = np.nonzero(edge)
-        if ej.size:
-            off = np.array([[-0.25, -0.25], [0.25, -0.25], [-0.25, 0.25], [0.25, 0.25]], np.float32) / scale
-            su = (du[ei][:, None] + off[:, 0]).ravel()
-            sv = (dv[ej][:, None] + off[:, 1]).ravel()
-            spid = scr.trace_rays(su, sv)
-            a[ej, ei] = ((spid >= 0).reshape(-1, 4).sum(1) + a[ej, ei]) / 5
-            miss = ~hit[ej, ei]
-            bj, bi = ej[miss], ei[miss]
-            cp = np.pad(col, ((1, 1), (1, 1), (0, 0)))
-            nb = sum(cp[bj + sy, bi + sx] for sy, sx in shifts)
-            cnt = sum(g[bj + sy, bi + sx].astype(np.float32) for sy, sx in shifts)
-            col[bj, bi] = nb / np.maximum(cnt, 1)[:, None]
-        rgb = np.clip(col, 0, 1) * a[..., None]
-        alpha = a
-        mask[y0:y1, x0:x1] = head_px
-        depth[y0:y1, x0:x1] = np.where(head_px, w, np.inf)
-    cam68, cam21 = R @ head.lm68, R @ head.lm21
-    c = np.asarray(centre, dtype=np.float64)[:, None]
-    return Render(box=(int(x0), int(y0), int(x1), int(y1)), rgb=rgb, alpha=alpha, mask=mask, depth=depth,
-                  lm68=c + scale * cam68[:2], z68=cam68[2], lm21=c + scale * cam21[:2], head=head, R=R)
+        a, b, c = C[sc.T[:, 0]], C[sc.T[:, 1]], C[sc.T[:, 2]]
+        cr = np.cross(b - a, c - a)
+        if np.isfinite(distance):  # facing test towards the eye point, not along z
+            facing = np.einsum("ij,ij->i", cr, a - np.array([0.0, 0.0, -distance])) < 0
+        else:
+            facing = cr[:, 2] < 0
+        keep = facing | ~sc.cull
+        T = sc.T[keep]
+        tpart = sc.part_of[keep]
+        fr = raster.fragments(u, v, T, (x0, y0, x1, y1), ss)
+        z = fr.interp(T, C[:, 2])
+        fpart = tpart[fr.tri]
+        if sc.clipped:  # clipped parts (hair, hat) keep only fragments where their clip function passes
+            drop = np.zeros(len(z), bool)
+            for k in sc.clipped:
+                sel = np.flatnonzero(fpart == k)
+                if sel.size:
+                    drop[sel] = ~parts[k].clip(fr.take(sel).interp(T, sc.P).T)
+            if drop.any():
+                fr, z, fpart = fr.take(~drop), z[~drop], fpart[~drop]
+        rows, cols = fr.shape
+        nsamp = rows * cols
+        zbuf, owner = raster.resolve(fr.pix, z, nsamp)
+        solid_f = sc.solid[fpart]
+        sz = np.full(nsamp, np.inf)
+        np.minimum.at(sz, fr.pix[solid_f], z[solid_f])
+        hit = owner >= 0
+        hs = np.flatnonzero(hit)
+        wf = fr.take(owner[hs])
+        wpart = fpart[owner[hs]]
+        attrs = wf.interp(T, np.hstack([sc.N, sc.P, sc.extra]))
+        n = (attrs[:, :3] @ R.T).astype(np.float32)
+        n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
+        n *= np.where(n[:, 2] > 0, -1.0, 1.0).astype(np.float32)[:, None]  # two-sided parts: the side facing the camera
+        p_head = attrs[:, 3:6]
+        Pc = p_head @ R.T
+        mats = sc.material[wpart]
+        albedo, spec_w = _albedo(head, wpart, mats, p_head, Pc, R, attrs[:, 6:8])
+        occl = attrs[:, 8].astype(np.float32)
+        lit = _shadow(head, R, light, Pc, mats) if light.shadow > 0 else np.float32(1.0)
+        diff, spec = _shade(n, albedo, light, spec_w, lit)
+        col = np.zeros((nsamp, 3), np.float32)
+        col[hs] = diff * occl[:, None] + spec
+        is_head = np.zeros(nsamp, bool)
+        is_head[hs] = (mats != NECK) & (mats != CLOTH)
+        h, w = y1 - y0, x1 - x0
+        if ss == 1:
+            rgb = np.clip(col.reshape(h, w, 3), 0, 1)
+            alpha = hit.reshape(h, w).astype(np.float32)
+            mask[y0:y1, x0:x1] = is_head.reshape(h, w)
+            depth[y0:y1, x0:x1] = np.where(is_head, zbuf, np.inf).reshape(h, w)
+        else:  # down-sample the ss x ss samples of every pixel
+            rgb = np.clip(col.reshape(h, ss, w, ss, 3).mean((1, 3)), 0, 1)
+            alpha = hit.astype(np.float32).reshape(h, ss, w, ss).mean((1, 3))
+            mask[y0:y1, x0:x1] = is_head.reshape(h, ss, w, ss).mean((1, 3)) >= 0.5
+            zb = np.where(is_head, zbuf, np.inf).reshape(h, ss, w, ss).min((1, 3))
+            depth[y0:y1, x0:x1] = np.where(mask[y0:y1, x0:x1], zb, np.inf)
+        # landmark visibility: the nearest solid surface at the landmark's sample
+        su = np.round((lu - x0 + 0.5) * ss - 0.5).astype(int)
+        sv = np.round((lv - y0 + 0.5) * ss - 0.5).astype(int)
+        inb = (su >= 0) & (su < cols) & (sv >= 0) & (sv < rows)
+        near = np.full(len(lm), np.inf)
+        near[inb] = _min_around(sz.reshape(rows, cols), sv[inb], su[inb])
+        vis = lq[:, 2] <= near + 0.05
+    return Render(box=(x0, y0, x1, y1), rgb=rgb, alpha=alpha, mask=mask, depth=depth,
+                  lm68=np.stack([lu[:68], lv[:68]]), z68=lq[:68, 2], lm21=np.stack([lu[68:], lv[68:]]), head=head, R=R,
+                  vis_all=vis)
+
+
+def _min_around(buf, r, c):
+    """Largest depth among the 3 x 3 samples around (r, c) that hold a surface: a landmark on a
+    silhouette edge is judged by the surface next to it, not the background behind."""
+    rows, cols = buf.shape
+    best = np.full(len(r), -np.inf)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            rr, cc = np.clip(r + dr, 0, rows - 1), np.clip(c + dc, 0, cols - 1)
+            val = buf[rr, cc]
+            best = np.where(np.isfinite(val), np.maximum(best, val), best)
+    return np.where(np.isfinite(best), best, np.inf)
+
+
+def _albedo(head: Head, wpart, mats, p, Pc, R, uv):
+    """Albedo and specular weight of the winning samples (p: head frame, Pc: camera frame, uv: face texture)."""
+    idt = head.ident
+    nsel = len(mats)
+    col = np.empty((nsel, 3), np.float32)
+    spec_w = np.ones(nsel, np.float32)
+    skin = np.asarray(idt.skin, np.float32)
+    face = wpart == 0
+    if face.any():
+        tex = head.texture
+        iu = np.clip((uv[face, 0] * TEX).astype(int), 0, TEX - 1)
+        iv = np.clip((uv[face, 1] * TEX).astype(int), 0, TEX - 1)
+        col[face] = tex[iv, iu]
+    other_skin = (mats == SKIN) & ~face
+    if other_skin.any():
+        col[other_skin] = skin * (1 + 0.04 * _wobble(p[other_skin].T, 9.0))[:, None]
+    ear = mats == EAR
+    if ear.any():
+        col[ear] = skin * np.array([1.0, 0.88, 0.86], np.float32) * 0.95
+    if idt.beard != "none" and (mats == SKIN).any():
+        sel = np.flatnonzero(mats == SKIN)
+        b = _beard(idt, p[sel].T)
+        col[sel] = col[sel] * (1 - b[:, None]) + np.asarray(idt.hair_col, np.float32) * b[:, None]
+    sk = (mats == SKIN) | ear
+    if sk.any():
+        ps = p[sk].T
+        hair = ps[1] < hair_limit(idt, ps)
+        if hair.any() and idt.hair != "bald" or (idt.hair == "bald" and hair.any()):
+            amount = 0.45 if idt.hair == "shaved" else 1.0
+            sub = col[sk]
+            sub[hair] = sub[hair] * (1 - amount) + _hair_colour(idt, ps[:, hair]) * amount
+            col[sk] = sub
+            sw = spec_w[sk]
+            sw[hair] = 0.4
+            spec_w[sk] = sw
+    hs = mats == HAIR
+    if hs.any():
+        col[hs] = _hair_colour(idt, p[hs].T)
+        spec_w[hs] = 0.5
+    nk = mats == NECK
+    if nk.any():
+        chin = (R @ head.lm68[:, 8])[1]
+        shade = 0.45 + 0.45 * _smoothstep(chin - 0.1, chin + 0.5, Pc[nk, 1])
+        col[nk] = skin * shade[:, None]
+    for m, base in ((CLOTH, idt.shirt), (HAT, head.hat)):
+        sel = mats == m
+        if sel.any():
+            col[sel] = np.asarray(base, np.float32) * (1 + 0.06 * _wobble(p[sel].T, 25.0))[:, None]
+            spec_w[sel] = 0.3
+    return col, spec_w
+
+
+def _ao_all(parts):
+    ao = _static_ao()
+    n = len(parts[0].verts)
+    return ao[:n] if len(ao) >= n else np.r_[ao, np.ones(n - len(ao), np.float32)]
+
+
+def _shadow(head: Head, R, light: Light, Pc, mats):
+    """Share of the key light reaching each sample (1 - light.shadow where a solid or hair
+    surface lies between it and the light): a 128 px shadow map of the head seen from the light."""
+    solid = [p for p in head.parts]
+    L = _look(np.asarray(light.direction))  # camera-frame vectors -> light view
+    vs, ts, off = [], [], 0
+    for p in solid:
+        vs.append(p.verts @ R.T)
+        ts.append(p.tris + off)
+        off += len(p.verts)
+    Vl = np.vstack(vs) @ L.T
+    T = np.vstack(ts)
+    S, k = 128, 40.0
+    u, v = S / 2 + k * Vl[:, 0], S / 2 + k * Vl[:, 1]
+    fr = raster.fragments(u, v, T, (0, 0, S, S))
+    part_id = np.concatenate([np.full(len(p.tris), i) for i, p in enumerate(solid)])
+    z = fr.interp(T, Vl[:, 2])
+    keep = np.ones(len(z), bool)
+    for i, p in enumerate(solid):
+        if p.clip is not None:
+            sel = np.flatnonzero(part_id[fr.tri] == i)
+            if sel.size:
+                keep[sel] = p.clip(fr.take(sel).interp(T, np.vstack([q.verts for q in solid])).T)
+    zb, _ = raster.resolve(fr.pix[keep], z[keep], S * S)
+    q = Pc @ L.T
+    iu = np.clip(np.round(S / 2 + k * q[:, 0]).astype(int), 0, S - 1)
+    iv = np.clip(np.round(S / 2 + k * q[:, 1]).astype(int), 0, S - 1)
+    shadowed = q[:, 2] > zb[iv * S + iu] + 0.04
+    return np.where(shadowed, 1.0 - light.shadow, 1.0).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -727,22 +817,27 @@ _BEARDS = ("none", "stubble", "moustache", "goatee", "full")
 
 
 def sample_identity(rng: np.random.Generator) -> Identity:
-    """A random person: shape factors, skin tone (light to dark), hair, beard and clothes."""
+    """A random person: shape factors, expression, skin tone (light to dark), hair, beard and clothes."""
     u = lambda a, b: float(rng.uniform(a, b))  # noqa: E731
     tone = (len(_SKIN) - 1) * float(rng.beta(1.3, 2.0))
     i = int(tone)
     skin = _SKIN[i] + (_SKIN[min(i + 1, len(_SKIN) - 1)] - _SKIN[i]) * (tone - i)
     skin = np.clip(skin * rng.uniform(0.95, 1.05, 3), 0, 1)
     hair_col = _HAIR[rng.choice(len(_HAIR), p=[0.3, 0.25, 0.18, 0.1, 0.05, 0.07, 0.05])] * rng.uniform(0.85, 1.15)
-    style = _HAIR_STYLES[rng.choice(6, p=[0.08, 0.07, 0.33, 0.2, 0.2, 0.12])]
-    beard = _BEARDS[rng.choice(5, p=[0.6, 0.14, 0.08, 0.08, 0.1])]
-    lip = skin * np.array([0.8, 0.45, 0.45]) + np.array([0.12, 0.02, 0.03]) * rng.uniform(0.3, 1.5)
+    style = _HAIR_STYLES[rng.choice(6, p=[0.06, 0.07, 0.3, 0.22, 0.23, 0.12])]
+    beard = _BEARDS[rng.choice(5, p=[0.65, 0.12, 0.07, 0.07, 0.09])]
+    lip = skin * np.array([0.88, 0.66, 0.64]) * rng.uniform(0.8, 1.0) + np.array([0.05, 0.0, 0.01]) * rng.uniform(0, 1.5)
+    if rng.random() < 0.15:  # lipstick
+        lip = np.array([0.55, 0.1, 0.14]) * rng.uniform(0.6, 1.3)
+    brow = np.clip(hair_col * rng.uniform(0.6, 1.0) + 0.02, 0, 1) if rng.random() < 0.8 else np.array([0.12, 0.09, 0.07])
     return Identity(
-        width=u(0.9, 1.1), height=u(0.93, 1.07), depth=u(0.92, 1.08), jaw=u(0.8, 1.2), chin=u(0.85, 1.15),
-        nose=u(0.8, 1.25), nose_len=u(0.88, 1.12), ear=u(0.8, 1.2), eye_sep=u(0.3, 0.35), eye_w=u(0.13, 0.155),
-        eye_h=u(0.05, 0.068), mouth_w=u(0.2, 0.27), lips=u(0.7, 1.3), mouth_open=u(0, 1) ** 3,
-        brow_t=u(0.8, 1.4), brow_arch=u(0.4, 1.6), skin=tuple(skin), lip_col=tuple(np.clip(lip, 0, 1)),
-        iris=tuple(_IRIS[rng.integers(len(_IRIS))]), hair_col=tuple(np.clip(hair_col, 0, 1)), hair=style,
-        hairline=u(-0.72, -0.5) if style != "fringe" else u(-0.4, -0.3), beard=beard,
-        shirt=tuple(rng.uniform(0.05, 0.9, 3)),
+        width=u(0.92, 1.08), height=u(0.93, 1.07), depth=u(0.93, 1.07), jaw=u(0.85, 1.15), chin=u(0.8, 1.2),
+        nose=u(0.75, 1.3), nose_len=u(0.85, 1.15), nose_w=u(0.85, 1.25), ear=u(0.85, 1.15), brow_ridge=u(0.5, 1.6),
+        cheek=u(0.6, 1.4), mouth_w=u(0.88, 1.12), lips=u(0.6, 1.4), bumps=int(rng.integers(2**31)),
+        mouth_open=u(0, 1) ** 3 if rng.random() < 0.5 else 0.0, smile=u(-0.4, 1.0) if rng.random() < 0.6 else 0.0, eye_open=u(0.55, 1.05),
+        brow_raise=u(-0.5, 1.0), gaze=(u(-0.6, 0.6), u(-0.15, 0.15)),
+        skin=tuple(skin), lip_col=tuple(np.clip(lip, 0, 1)), iris=tuple(_IRIS[rng.integers(len(_IRIS))]),
+        hair_col=tuple(np.clip(hair_col, 0, 1)), brow_col=tuple(brow), makeup=u(0, 1) ** 2 if rng.random() < 0.4 else 0.0,
+        hair=style, hairline=u(-0.78, -0.55) if style != "fringe" else u(-0.42, -0.3), beard=beard,
+        shirt=tuple(rng.uniform(0.05, 0.9, 3)), tex_seed=int(rng.integers(2**31)),
     )

@@ -1,10 +1,13 @@
 """Everything around the head: poses, lighting, backgrounds, occluders and image degradation,
 sampled per domain.
 
-Domains: "train" (300W-LP-style: cluttered shape backgrounds, mostly white light, some
+Domains: "train" (300W-LP-style: photograph-like backgrounds - crops of two bundled photos,
+studio gradients, blurred scenery, clutter - white to coloured light with cast shadows, some
 occluders), "test" (AFLW2000-style, a shifted distribution: smooth scenery backgrounds with
 bokeh, harder coloured lighting, more occluders, stronger blur and JPEG) and "biwi" (a fixed
-room and fixed indoor light per sequence, PNG frames with mild sensor noise).
+room and fixed indoor light per sequence, PNG frames with mild sensor noise). Both photo-style
+domains turn a share of images grey (as about 15% of real AFLW2000 is), vary saturation and
+contrast, and view the head through a perspective camera at a random distance.
 """
 from __future__ import annotations
 
@@ -17,11 +20,12 @@ from PIL import Image, ImageDraw, ImageFilter
 from pipeline.sources.synthetic.head import Light, Render
 
 DOMAINS = {
-    "train": dict(bg="clutter", occluder=0.22, hat=0.06, blur=0.35, down=0.15, noise=0.02, jpeg=(60, 96), gain=0.04,
-                  extreme=0.025, yaw_sd=None, pitch_sd=20.0, roll_sd=15.0),
+    "train": dict(bg="photo", occluder=0.22, hat=0.06, blur=0.35, down=0.15, noise=0.02, jpeg=(60, 96), gain=0.05,
+                  extreme=0.02, yaw_sd=None, pitch_sd=20.0, roll_sd=15.0, gray=0.15, shadow=0.5, near=5.0),
     "test": dict(bg="scenery", occluder=0.45, hat=0.12, blur=0.5, down=0.3, noise=0.03, jpeg=(30, 96), gain=0.08,
-                 extreme=0.015, yaw_sd=35.0, pitch_sd=18.0, roll_sd=12.0),
-    "biwi": dict(bg="room", occluder=0.0, hat=0.0, blur=0.0, down=0.0, noise=0.012, jpeg=(0, 1), gain=0.02),
+                 extreme=0.012, yaw_sd=35.0, pitch_sd=18.0, roll_sd=12.0, gray=0.15, shadow=0.5, near=5.0),
+    "biwi": dict(bg="room", occluder=0.0, hat=0.0, blur=0.0, down=0.0, noise=0.012, jpeg=(0, 1), gain=0.02, gray=0.0,
+                 shadow=0.0, near=None),
 }
 OCCLUDERS = ("hand", "bar", "sunglasses", "mask", "patch")
 
@@ -40,6 +44,10 @@ class Look:
     gain: tuple  # per-channel colour gain
     gamma: float
     jpeg: int  # JPEG quality (0 for PNG output)
+    gray: bool = False  # a black-and-white photograph
+    saturation: float = 1.0  # colour saturation factor
+    contrast: float = 1.0  # contrast about mid-grey
+    distance: float = float("inf")  # camera distance (head units) of the perspective camera; inf: orthographic
 
 
 def _unit(v):
@@ -63,13 +71,19 @@ def sample_light(rng: np.random.Generator, domain: str) -> Light:
     u = rng.uniform
     if domain == "test":  # harder: side light, low ambient, coloured key and fill
         key = _tint(rng, u(0.1, 0.3)) * u(0.55, 1.0)
+        shadow = float(u(0.4, 0.9)) if rng.random() < DOMAINS["test"]["shadow"] else 0.0
         return Light(_direction(u(-85, 85), u(-35, 60)), tuple(key), u(0.15, 0.4), tuple(_tint(rng, u(0, 0.3))),
-                     _direction(u(-90, 90), u(-30, 30)), tuple(_tint(rng, u(0.2, 0.6)) * u(0.1, 0.35)), u(0.04, 0.15))
+                     _direction(u(-90, 90), u(-30, 30)), tuple(_tint(rng, u(0.2, 0.6)) * u(0.1, 0.35)), u(0.04, 0.15), shadow)
     if domain == "biwi":  # indoor ceiling light
         return Light(_direction(u(-40, 40), u(15, 45)), tuple(_tint(rng, u(0, 0.08)) * u(0.45, 0.65)), u(0.42, 0.58),
                      specular=0.05)
-    return Light(_direction(u(-60, 60), u(-20, 50)), tuple(_tint(rng, u(0, 0.1)) * u(0.55, 0.9)), u(0.35, 0.6),
-                 (1.0, 1.0, 1.0), _direction(u(-80, 80), u(-10, 30)), tuple(np.full(3, u(0, 0.2))), u(0.03, 0.1))
+    shadow = float(u(0.4, 0.9)) if rng.random() < DOMAINS["train"]["shadow"] else 0.0
+    harsh = rng.random() < 0.35  # a strong key light and little ambient: deep shade on one side
+    key = u(0.75, 1.1) if harsh else u(0.55, 0.9)
+    amb = u(0.12, 0.3) if harsh else u(0.3, 0.6)
+    return Light(_direction(u(-80, 80), u(-30, 60)), tuple(_tint(rng, u(0, 0.2)) * key), amb,
+                 tuple(_tint(rng, u(0, 0.15))), _direction(u(-80, 80), u(-10, 30)), tuple(np.full(3, u(0, 0.2))), u(0.03, 0.15),
+                 shadow)
 
 
 def sample_look(rng: np.random.Generator, domain: str) -> Look:
@@ -83,23 +97,53 @@ def sample_look(rng: np.random.Generator, domain: str) -> Look:
     hat = tuple(rng.uniform(0.05, 0.85, 3)) if rng.random() < d["hat"] else None
     blur = float(rng.uniform(0.002, 0.012)) if rng.random() < d["blur"] else 0.0
     down = float(rng.uniform(0.35, 0.7)) if rng.random() < d["down"] else 1.0
-    return Look(light, background, occ, hat, blur, down, float(rng.uniform(0, d["noise"])),
+    look = Look(light, background, occ, hat, blur, down, float(rng.uniform(0, d["noise"])),
                 tuple(rng.normal(1, d["gain"], 3)), float(rng.uniform(0.85, 1.15)), int(rng.integers(*d["jpeg"])))
+    if d["near"] is None:
+        return look
+    from dataclasses import replace  # noqa: PLC0415
+    return replace(look, gray=bool(rng.random() < d["gray"]), saturation=float(rng.uniform(0.5, 1.3)),
+                   contrast=float(rng.uniform(0.75, 1.3)), distance=float(1.0 / rng.uniform(1 / 40, 1 / d["near"])))
 
 
 # ----------------------------------------------------------------------------------------------
 # Poses
 
 
+def ypr_of_matrix(R) -> np.ndarray:
+    """(yaw, pitch, roll) degrees of a head-to-camera rotation: the inverse of
+    `pipeline.core.angles.rotation_matrix` for |yaw| < 90."""
+    yaw = np.degrees(np.arcsin(np.clip(R[0, 2], -1.0, 1.0)))
+    pitch = -np.degrees(np.arctan2(-R[1, 2], R[2, 2]))
+    roll = np.degrees(np.arctan2(-R[0, 1], R[0, 0]))
+    return np.array([yaw, pitch, roll])
+
+
+def _image_roll(deg):
+    a = np.radians(deg)
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
 def sample_pose(rng: np.random.Generator, domain: str) -> np.ndarray:
-    """(yaw, pitch, roll) in degrees. A domain's `extreme` share has yaw or pitch at 100-110 degrees."""
+    """(yaw, pitch, roll) in degrees. A domain's `extreme` share has yaw or pitch at 100-110 degrees.
+
+    The head turns (yaw), nods about the camera's horizontal axis (pitch), then tilts in the
+    image plane (roll_sd), and the label is that rotation's angles in the harness convention. For
+    a frontal head this is about the same as drawing the three angles independently; for a turned
+    head an image-plane tilt becomes a large pitch and roll of opposite sign, as in real
+    300W-LP/AFLW2000 labels (a profile tilted 20 deg reads about (-68, -63, 65)); drawing the angles
+    independently never shows the network those."""
     d = DOMAINS[domain]
     if d["yaw_sd"] is None:
         yaw = rng.uniform(-90, 90)
     else:  # frontal-heavy, still reaching +-90
         yaw = rng.normal(0, d["yaw_sd"]) if rng.random() < 0.85 else rng.uniform(-90, 90)
-    ypr = np.array([np.clip(yaw, -90, 90), np.clip(rng.normal(0, d["pitch_sd"]), -60, 60),
-                    np.clip(rng.normal(0, d["roll_sd"]), -50, 50)])
+    pitch = np.clip(rng.normal(0, d["pitch_sd"]), -60, 60)
+    tilt = np.clip(rng.normal(0, d["roll_sd"]), -50, 50)
+    from pipeline.core.angles import rotation_matrix  # noqa: PLC0415
+
+    ypr = ypr_of_matrix(_image_roll(tilt) @ rotation_matrix(np.clip(yaw, -90, 90), pitch, 0.0))
     if rng.random() < d["extreme"]:
         ypr[0 if rng.random() < 0.6 else 1] = rng.choice([-1, 1]) * rng.uniform(100, 110)
     return ypr
@@ -231,7 +275,64 @@ def _room(rng, size):
     return out * (0.95 + 0.1 * _noise(rng, size, 30, 1)), 0.006
 
 
-_FAMILIES = {"clutter": _clutter, "scenery": _scenery, "room": _room}
+PHOTOS = ("china.jpg", "flower.jpg")  # assets/: scikit-learn's sample photographs, CC BY 2.0 (assets/README.md)
+
+
+@lru_cache(maxsize=2)
+def _photo(name: str) -> np.ndarray:
+    from pipeline.sources.synthetic.mesh import ASSETS  # noqa: PLC0415
+
+    with Image.open(ASSETS / name) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255
+
+
+def _desaturate(img, rng, lo=0.3, hi=0.9):
+    grey = img.mean(2, keepdims=True)
+    return grey + (img - grey) * rng.uniform(lo, hi)
+
+
+def _photo_crop(rng, size):
+    """A random region of a bundled photograph, flipped, re-coloured and resized."""
+    W, H = size
+    src = _photo(PHOTOS[int(rng.integers(len(PHOTOS)))])
+    sh, sw = src.shape[:2]
+    side = int(rng.uniform(0.15, 0.9) * min(sh, sw))
+    y, x = int(rng.integers(0, sh - side + 1)), int(rng.integers(0, sw - side + 1))
+    crop = src[y:y + side, x:x + side]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    mix = np.eye(3) + rng.normal(0, 0.25, (3, 3))  # colour mixing: new hues from the same picture
+    crop = np.clip(crop @ (mix / mix.sum(0, keepdims=True)).T, 0, 1)
+    out = np.asarray(Image.fromarray((crop * 255).astype(np.uint8)).resize((W, H), Image.BILINEAR), np.float32) / 255
+    return _desaturate(out, rng, 0.5, 1.1) * rng.uniform(0.5, 1.2)
+
+
+def _studio(rng, size):
+    """A smooth backdrop: a soft gradient with a vignette and a little texture."""
+    W, H = size
+    g = _gradient(rng, size)
+    y, x = np.mgrid[0:H, 0:W]
+    r = np.hypot((x - W / 2) / W, (y - H / 2) / H)
+    vig = 1 - rng.uniform(0, 0.6) * r[..., None]
+    return _desaturate(g * vig * (0.95 + 0.1 * _noise(rng, size, 20)), rng, 0.1, 0.8) * rng.uniform(0.4, 1.2)
+
+
+def _photo_like(rng, size):
+    """Backgrounds that look like photographs: a crop of a real photo, a studio backdrop, blurred
+    scenery or clutter (both desaturated); a random defocus on top."""
+    k = rng.choice(4, p=[0.4, 0.25, 0.2, 0.15])
+    if k == 0:
+        img = _photo_crop(rng, size)
+    elif k == 1:
+        img = _studio(rng, size)
+    elif k == 2:
+        img = _desaturate(_scenery(rng, size)[0], rng)
+    else:
+        img = _desaturate(_clutter(rng, size)[0], rng)
+    return np.clip(img, 0, 1).astype(np.float32), rng.uniform(0.0, 0.03) if rng.random() < 0.7 else 0.0
+
+
+_FAMILIES = {"clutter": _clutter, "scenery": _scenery, "room": _room, "photo": _photo_like}
 
 
 @lru_cache(maxsize=16)
@@ -333,8 +434,15 @@ def compose(r: Render, look: Look, scale: float, seed: int) -> np.ndarray:
         img = img * (1 - la[..., 3:]) + la[..., :3] * shade * la[..., 3:]
     u8 = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
     levels = np.arange(256) / 255
-    for c, g in enumerate(look.gain):  # colour gain and gamma through a lookup table
-        u8[..., c] = np.clip((levels * g) ** look.gamma * 255 + 0.5, 0, 255).astype(np.uint8)[u8[..., c]]
+    for c, g in enumerate(look.gain):  # colour gain, gamma and contrast through a lookup table
+        curve = np.clip(levels * g, 0, 1) ** look.gamma
+        curve = np.clip(0.5 + (curve - 0.5) * look.contrast, 0, 1)
+        u8[..., c] = (curve * 255 + 0.5).astype(np.uint8)[u8[..., c]]
+    if look.gray or look.saturation != 1.0:
+        f = u8.astype(np.float32)
+        grey = f @ np.array([0.299, 0.587, 0.114], np.float32)
+        sat = 0.0 if look.gray else look.saturation
+        u8 = np.clip(grey[..., None] + (f - grey[..., None]) * sat + 0.5, 0, 255).astype(np.uint8)
     pil = Image.fromarray(u8)
     if look.down < 1:
         small = (max(8, int(W * look.down)), max(8, int(H * look.down)))

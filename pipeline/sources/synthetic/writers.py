@@ -59,7 +59,10 @@ def write_300wlp(root: Path, subset: str, name: str, rgb: np.ndarray, pt2d, ypr,
 def write_aflw(root: Path, index: int, rgb: np.ndarray, lm21, vis21, lm68, z68, ypr, centre, scale: float, quality: int) -> None:
     """imageNNNNN.jpg/.mat; z68 is the camera-frame depth (head units, + away) of the 68 landmarks."""
     H = rgb.shape[0]
-    pt2d = np.where(np.asarray(vis21)[None, :], lm21, -1.0).astype(np.float64)
+    vis21 = np.asarray(vis21, bool)
+    if not vis21.any():  # a head turned beyond 99 deg shows no face: keep the points (the reader needs a box; the filter drops it)
+        vis21 = np.ones_like(vis21)
+    pt2d = np.where(vis21[None, :], lm21, -1.0).astype(np.float64)
     pt3d = np.vstack([lm68, -np.asarray(z68)[None, :] * scale]).astype(np.float32)
     roi = np.array([[np.floor(lm68[0].min()), np.floor(lm68[1].min()), np.ceil(lm68[0].max()), np.ceil(lm68[1].max())]],
                    dtype=np.int16)
