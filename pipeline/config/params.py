@@ -179,6 +179,10 @@ class Robustness(Section):
         return self
 
 
+class Report(Section):
+    real_aflw2000: str  # folder of real AFLW2000 images for the sim-to-real section (relative to the repository)
+
+
 class Params(Section):
     data: Data
     crop: Crop
@@ -189,6 +193,7 @@ class Params(Section):
     experiments: dict[str, dict[str, Any]]
     asymmetry: Asymmetry
     robustness: Robustness
+    report: Report
     sweeps: dict[str, dict[str, Any]]  # read and checked by the sweeps (sweeps/spec.py)
 
     @model_validator(mode="after")

@@ -22,7 +22,7 @@ from pipeline.core.paths import CROPS, REPORTS, RESULTS
 from pipeline.engine import tracking
 from pipeline.reporting.document import Document
 from pipeline.reporting.paper import load_paper_values
-from pipeline.reporting.sections import bernoulli, claims, dadl, general
+from pipeline.reporting.sections import bernoulli, claims, dadl, general, real
 from pipeline.reporting.sources import Sources
 from pipeline.reporting.tables import Context, comparison
 
@@ -64,6 +64,7 @@ def build(params: Params, out: Path, results: Path = RESULTS, crops: Path = CROP
     comparison(ctx, "bernoulli_fig12", "Bernoulli Fig. 12: AFLW2000 after training on 300W-LP", ("aflw2000",), layout["bernoulli_fig12"])
     ctx.doc.text(paper["bernoulli_text"]["aflw2000"] + " For the numbers DADL prints for some of these methods, see DADL Table 1 above.")
     bernoulli.criterion3_section(ctx)
+    real.real_section(ctx, params.report.real_aflw2000)
     general.pictures_section(ctx)
     general.others_section(ctx)
     general.training_section(ctx)
