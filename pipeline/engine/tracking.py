@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -70,10 +71,13 @@ def log_dataset(mlflow, name: str, path: Path, digest: str, context: str, source
     content fingerprint `digest`) as its `context` data (training, validation or test): MLflow's
     Dataset column and inputs. `source` says where the images came from (synthetic, or the real
     dataset's location)."""
-    from mlflow.data.filesystem_dataset_source import FileSystemDatasetSource
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
 
-    dataset = MetaDataset(FileSystemDatasetSource(Path(path).resolve().as_uri()), name=name, digest=digest)
+    with warnings.catch_warnings():  # MLflow registers its local-file source twice (for "" and "file:")
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        source_ = resolve_dataset_source(Path(path).resolve().as_uri())
+    dataset = MetaDataset(source_, name=name, digest=digest)
     mlflow.log_input(dataset, context=context, tags={"images": source})
 
 
