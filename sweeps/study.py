@@ -128,8 +128,8 @@ def enqueue_missing(study: optuna.Study, sweep: Sweep, spec: dict) -> int:
     """Queue every grid cell that has no trial other than FAIL ones; returns how many."""
     taken = {slot(t) for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL}
     queued = 0
-    for cell in itertools.product(*spec["grid"].values()):
-        params = {sweep.param(k): v for k, v in zip(spec["grid"], cell)}
+    for values in itertools.product(*spec["grid"].values()):
+        params = {sweep.param(k): v for k, v in zip(spec["grid"], values)}
         if cell(params) not in taken:
             study.enqueue_trial(params)
             queued += 1

@@ -37,6 +37,7 @@ import optuna
 from optuna.trial import TrialState
 
 from pipeline.config.params import Params
+from pipeline.core.atomic import remove_stale_in
 from pipeline.core.errors import ConfigError, HarnessError
 from pipeline.core.paths import CACHE
 from pipeline.core.workers import alive
@@ -101,6 +102,7 @@ def fail_dead_trials(study: optuna.Study, job: Job) -> None:
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
             continue  # another worker got there first
         _kill_runs(job.study, t.number)
+        remove_stale_in(job.folder / "trials" / str(t.number))  # its half-written checkpoint or log
         if slot(t, bool(job.sweep.grid)) is not None:
             study.enqueue_trial(t.system_attrs.get("fixed_params") or t.params, user_attrs={"retry_of": t.number})
         print(f"trial {t.number}: its worker {t.user_attrs.get('worker', '(unknown)')} is gone; marked FAIL and queued again", flush=True)
@@ -206,7 +208,13 @@ def run_trial(trial: optuna.Trial, job: Job, config, parent: str) -> float:
             raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}")
 
     try:
-        result = train_experiment(config, out, progress=False, on_epoch=on_epoch, tags=tags, parent_run_id=parent)
+        if (trained := _trained_by_killed_attempt(trial, job, config)) is not None:
+            out, result = trained  # killed after its training finished: evaluate that checkpoint
+            trial.set_user_attr("train_run_id", result["run_id"])
+            for row in result.pop("history"):
+                on_epoch(row["epoch"] - 1, row.get("val_mae", float("nan")))
+        else:
+            result = train_experiment(config, out, progress=False, on_epoch=on_epoch, tags=tags, parent_run_id=parent)
     except optuna.TrialPruned:
         _client().set_terminated(trial.user_attrs["train_run_id"], "KILLED")
         for state in (CACHE / "resume").glob(f"{config.name}-{'?' * 16}.pt"):
@@ -221,6 +229,29 @@ def run_trial(trial: optuna.Trial, job: Job, config, parent: str) -> float:
     trial.set_user_attr("val", {k[4:]: result[k] for k in ("val_yaw", "val_pitch", "val_roll", "val_mae")})
     trial.set_user_attr("test", {ts: {k: m[k] for k in ("yaw", "pitch", "roll", "mae")} for ts, m in metrics.items()})
     return float(result["val_mae"])
+
+
+def _trained_by_killed_attempt(trial: optuna.Trial, job: Job, config) -> tuple[Path, dict] | None:
+    """(folder, training result with its history) of a killed attempt of this cell whose training
+    had finished (checkpoint and log written), or None: a retry then trains nothing again."""
+    import pandas as pd
+
+    from pipeline.engine.inference import load_checkpoint
+
+    by_number = {t.number: t for t in trial.study.get_trials(deepcopy=False)}
+    previous = trial.user_attrs.get("retry_of")
+    while previous is not None and previous in by_number:
+        folder = job.folder / "trials" / str(previous)
+        if (folder / "model.pt").is_file() and (folder / "train_log.csv").is_file():
+            try:
+                _, ckpt = load_checkpoint(folder / "model.pt")
+            except HarnessError:
+                return None
+            if ckpt.experiment.name == config.name and ckpt.epochs == config.epochs:
+                history = pd.read_csv(folder / "train_log.csv").to_dict("records")
+                return folder, {"run_id": ckpt.train_run_id, **history[-1], "history": history}
+        previous = by_number[previous].user_attrs.get("retry_of")
+    return None
 
 
 def _open(job: Job) -> optuna.Study:

@@ -35,6 +35,17 @@ def remove_stale(target: Path) -> list[Path]:
     return removed
 
 
+def remove_stale_in(folder: Path) -> list[Path]:
+    """Remove the temporary outputs of every target in `folder` left by processes that no longer
+    run (a folder a killed process wrote into and nothing will write into again)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    pattern = re.compile(r"^\.(.+)\.\d+\.[^/]+\.tmp$")
+    targets = {match.group(1) for match in map(pattern.match, (e.name for e in folder.iterdir())) if match}
+    return [p for name in sorted(targets) for p in remove_stale(folder / name)]
+
+
 def _prefix(target: Path) -> str:
     return f".{target.name}.{os.getpid()}."
 

@@ -3,6 +3,7 @@ them, loaded back into a model by that experiment alone."""
 from __future__ import annotations
 
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,9 @@ def load_checkpoint(path: Path) -> tuple[torch.nn.Module, Checkpoint]:
     if not path.is_file():
         raise DataError(f"{path}: checkpoint not found; train it first (dvc repro) or give the path of a model.pt")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle protocol warns before it is refused below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, EOFError, RuntimeError, OSError, ValueError, TypeError, AttributeError, ImportError,
             IndexError, KeyError, UnicodeDecodeError) as exc:  # torch.load reports damage in many ways
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else "empty or truncated file"

@@ -93,8 +93,9 @@ def log_model(mlflow, model: torch.nn.Module, example: torch.Tensor, name: str =
     example = example.float().contiguous()
     with torch.no_grad():
         outputs = wrapped(example)
-    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *example.shape[1:]), "crops")]),
-                               outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 3), "yaw_pitch_roll_degrees")]))
+    # unnamed tensors: a named input reaches the PyTorch flavour as a dict, which it refuses
+    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *example.shape[1:]))]),
+                               outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 3))]))
     return mlflow.pytorch.log_model(wrapped, name=name, signature=signature, input_example=example.numpy(),
                                     serialization_format="pt2", pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
                                     metadata={"outputs": "yaw, pitch, roll in degrees (harness convention)",
@@ -183,19 +184,38 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def killed_run(experiment: str, tag: str, value: str) -> str | None:
+    """The newest KILLED run of `experiment` tagged `tag` = `value`, if any (after end_dead_runs
+    has marked the runs of dead processes KILLED)."""
+    mlflow = mlflow_module()
+    exp = mlflow.MlflowClient().get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    found = mlflow.MlflowClient().search_runs([exp.experiment_id], f"attributes.status = 'KILLED' and tags.`{tag}` = '{value}'",
+                                              order_by=["attributes.start_time DESC"], max_results=1)
+    return found[0].info.run_id if found else None
+
+
 @contextlib.contextmanager
-def run(run_name: str, tags: dict, run_id: str | None = None, experiment: str = EXPERIMENT, parent_run_id: str | None = None):
+def run(run_name: str, tags: dict, run_id: str | None = None, experiment: str = EXPERIMENT, parent_run_id: str | None = None,
+        reopen_tag: str | None = None):
     """Start (or, given run_id, resume) an MLflow run tagged with the git commit; with
     parent_run_id it is nested under that run, from any process (a sweep's trial).
 
     The run ends FINISHED when the block completes, KILLED when it is interrupted (Ctrl-C,
     SIGTERM) and FAILED on any error. A SIGKILL leaves it RUNNING: the training loop then
-    reopens the same run when it resumes (pipeline.engine.training)."""
+    reopens the same run when it resumes (pipeline.engine.training). With `reopen_tag` (a key
+    of `tags`, set when the run is created) and no run_id, a KILLED run carrying the same value
+    is reopened rather than a second one started: a kill can come after the run exists and
+    before its id is written anywhere."""
     mlflow = mlflow_module()
     end_dead_runs(experiment)
-    kwargs = {"run_id": run_id} if run_id else {"experiment_id": experiment_id(experiment), "run_name": run_name}
+    if run_id is None and reopen_tag is not None:
+        run_id = killed_run(experiment, reopen_tag, str(tags[reopen_tag]))
     if parent_run_id:
         tags = {**tags, "mlflow.parentRunId": parent_run_id}
+    kwargs = {"run_id": run_id} if run_id else {"experiment_id": experiment_id(experiment), "run_name": run_name,
+                                                 "tags": {k: str(v) for k, v in tags.items()}}
     active = mlflow.start_run(**kwargs)
     try:
         mlflow.set_tags({"git_commit": git_commit(), HOST_TAG: HOST, PID_TAG: str(os.getpid()),

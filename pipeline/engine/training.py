@@ -110,10 +110,12 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
     progress = progress and rank == 0
 
     # the tag `experiment` groups the runs of one experiment's seeds in the MLflow UI (group by, or compare)
-    run_tags = {"stage": "train", "experiment": exp.name, "seed": exp.seed, "model": exp.model, "data_fingerprint": data_fp, **(tags or {})}
+    run_tags = {"stage": "train", "experiment": exp.name, "seed": exp.seed, "model": exp.model, "data_fingerprint": data_fp,
+                "resume_key": resume_path.stem, **(tags or {})}
     if world > 1:
         run_tags["world_size"] = world
-    with distributed.tracked_run(rank, f"train:{exp.name}", run_tags, run_id=run_id, parent_run_id=parent_run_id) as (mlflow, active):
+    with distributed.tracked_run(rank, f"train:{exp.name}", run_tags, run_id=run_id, parent_run_id=parent_run_id,
+                                  reopen_tag="resume_key") as (mlflow, active):
         resumed, run_id = run_id is not None, active.info.run_id
         if rank == 0:
             write_json(run_file, {"run_id": run_id})  # before any work: a re-run after a kill reopens this run
@@ -127,6 +129,9 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
                 tracking.log_dataset(mlflow, f"{protocol.train} (validation groups)", store.path, data_fp, "validation", source)
             if resumed:
                 _log_missing_epochs(run_id, history)
+            if on_epoch is not None:  # the epochs a killed attempt finished count for this one too (a sweep's retry)
+                for row in history:
+                    on_epoch(row["epoch"] - 1, row.get("val_mae", float("nan")))
         for epoch in range(start, exp.epochs):
             t0 = time.time()
             rng = np.random.default_rng([exp.seed, epoch])
