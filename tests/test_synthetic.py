@@ -183,8 +183,8 @@ def test_sign_conventions_on_projected_landmarks():
 
 def test_pose_distributions_and_extremes():
     rng = np.random.default_rng(0)
-    train = np.array([scene.sample_pose(rng, "train") for _ in range(20000)])
-    test = np.array([scene.sample_pose(rng, "test") for _ in range(20000)])
+    train = np.array([scene.sample_pose(rng, "train") for _ in range(8000)])
+    test = np.array([scene.sample_pose(rng, "test") for _ in range(8000)])
     beyond = lambda a: np.mean(np.any(np.abs(a) > 99, axis=1))  # noqa: E731
     assert 0.02 < beyond(train) < 0.03 and 0.01 < beyond(test) < 0.02
     assert np.abs(test[:, 0]).mean() < np.abs(train[:, 0]).mean() - 10  # the test set is more frontal
