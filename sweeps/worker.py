@@ -110,16 +110,10 @@ def fail_dead_trials(study: optuna.Study, job: Job) -> None:
 
 def _kill_runs(study_name: str, number: int) -> None:
     """Set the dead trial's unfinished MLflow runs to KILLED (a retry that resumes one reopens it)."""
-    client = _client()
+    client = tracking.client()
     query = f"tags.`sweep.study` = '{study_name}' and tags.`sweep.trial` = '{number}' and attributes.status = 'RUNNING'"
     for found in client.search_runs([tracking.experiment_id()], query):
         client.set_terminated(found.info.run_id, "KILLED")
-
-
-def _client():
-    import mlflow
-
-    return mlflow.MlflowClient(tracking_uri=tracking.tracking_uri())
 
 
 @contextlib.contextmanager
@@ -216,14 +210,14 @@ def run_trial(trial: optuna.Trial, job: Job, config, parent: str) -> float:
         else:
             result = train_experiment(config, out, progress=False, on_epoch=on_epoch, tags=tags, parent_run_id=parent)
     except optuna.TrialPruned:
-        _client().set_terminated(trial.user_attrs["train_run_id"], "KILLED")
+        tracking.client().set_terminated(trial.user_attrs["train_run_id"], "KILLED")
         for state in (CACHE / "resume").glob(f"{config.name}-{'?' * 16}.pt"):
             state.unlink(missing_ok=True)  # a pruned cell is never trained again
         raise
     metrics = evaluate_checkpoint(out, parent_run_id=parent, progress=False)
     evaluate_run = next(iter(metrics.values()))["run_id"]
     for key, value in tags.items():
-        _client().set_tag(evaluate_run, key, value)
+        tracking.client().set_tag(evaluate_run, key, value)
     trial.set_user_attr("train_run_id", result["run_id"])
     trial.set_user_attr("evaluate_run_id", evaluate_run)
     trial.set_user_attr("val", {k[4:]: result[k] for k in ("val_yaw", "val_pitch", "val_roll", "val_mae")})

@@ -153,17 +153,20 @@ HOST, HOST_TAG, PID_TAG = socket.gethostname(), "harness.host", "harness.pid"
 def end_dead_runs(experiment: str = EXPERIMENT) -> list[str]:
     """Mark KILLED the RUNNING runs started on this host by a process that no longer runs (a
     SIGKILL, a power cut); a resumed training reopens its own run afterwards. Returns their ids."""
-    mlflow = mlflow_module()
-    exp = mlflow.MlflowClient().get_experiment_by_name(experiment)
-    if exp is None:
-        return []
     found = []
-    for r in mlflow.MlflowClient().search_runs([exp.experiment_id], f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{HOST}'"):
+    for r in _search(experiment, f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{HOST}'"):
         pid = r.data.tags.get(PID_TAG, "")
         if pid.isdigit() and not alive(int(pid)):
-            mlflow.MlflowClient().set_terminated(r.info.run_id, "KILLED")
+            mlflow_module().MlflowClient().set_terminated(r.info.run_id, "KILLED")
             found.append(r.info.run_id)
     return found
+
+
+def _search(experiment: str, filter_string: str, **kwargs) -> list:
+    """The runs of `experiment` that match `filter_string` (none when it does not exist yet)."""
+    mlflow_client = mlflow_module().MlflowClient()
+    exp = mlflow_client.get_experiment_by_name(experiment)
+    return [] if exp is None else mlflow_client.search_runs([exp.experiment_id], filter_string, **kwargs)
 
 
 @contextlib.contextmanager
@@ -187,12 +190,8 @@ def _sigterm_as_interrupt():
 def killed_run(experiment: str, tag: str, value: str) -> str | None:
     """The newest KILLED run of `experiment` tagged `tag` = `value`, if any (after end_dead_runs
     has marked the runs of dead processes KILLED)."""
-    mlflow = mlflow_module()
-    exp = mlflow.MlflowClient().get_experiment_by_name(experiment)
-    if exp is None:
-        return None
-    found = mlflow.MlflowClient().search_runs([exp.experiment_id], f"attributes.status = 'KILLED' and tags.`{tag}` = '{value}'",
-                                              order_by=["attributes.start_time DESC"], max_results=1)
+    found = _search(experiment, f"attributes.status = 'KILLED' and tags.`{tag}` = '{value}'",
+                    order_by=["attributes.start_time DESC"], max_results=1)
     return found[0].info.run_id if found else None
 
 
