@@ -1,17 +1,21 @@
 """Training throughput of the harness against the model's own ceiling, on this machine's device.
 
-    python -m benchmarks.throughput [EXPERIMENT ...] [--seconds S] [--papers-size]
+    python -m benchmarks.throughput [EXPERIMENT ...] [--seconds S] [--papers-size] [--prefetch N]
 
 For each experiment of params.yaml (default: those in `run`), on its training crop store (run
 `dvc repro crop` first), prints in one run:
 - ceiling: images/s of the training step on one batch held on the device (no data path at all);
 - harness: images/s of the training loop as it runs (pipeline.engine.loader: batches planned,
-  cut in a background thread, made float on the device, then the same step);
-- their ratio (the data path's cost to training; 1.0 = none), and
-- data path: images/s of the loader alone, without a model.
+  cut by the loader's threads, ahead in a background thread if `prefetch` says so, made float on
+  the device, then the same step);
+- their ratio (the data path's cost to training; 1.0 = none); the two are measured in alternating
+  rounds so that a drift of the machine's speed does not pass for a cost, and
+- data path: images/s of the loader alone, without a model: the uint8 batches ready to cross to
+  the device (pinned on CUDA), and the same made float on the device (the model's input).
 With --papers-size the same for the papers' setting on a throw-away store of random crops (256 px
 stored, 224 px inputs, batch 32, ResNet-50 DADL), so a GPU user can check a machine in a minute.
-Each figure is measured for S seconds after one warm-up batch; the two cores are left to it.
+Each figure is measured for S seconds after one warm-up batch (ceiling and harness 2 x S between
+them, alternating); leave the machine's cores to it.
 """
 from __future__ import annotations
 
@@ -39,6 +43,12 @@ from pipeline.engine.training import _optimizer, train_step
 
 def _rate(step, seconds: float, batch: int) -> float:
     """Images per second of `step()` (one batch each) over `seconds`, after one warm-up call."""
+    return _count(step, seconds, batch) / seconds
+
+
+def _count(step, seconds: float, batch: int) -> float:
+    """Images that `step()` (one batch each) goes through in about `seconds` after one warm-up
+    call, scaled to exactly `seconds`."""
     step()
     if torch.cuda.is_available():
         torch.cuda.synchronize()
@@ -48,7 +58,17 @@ def _rate(step, seconds: float, batch: int) -> float:
         done += batch
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    return done / (time.perf_counter() - start)
+    return done * seconds / (time.perf_counter() - start)
+
+
+def _alternating(steps: dict, seconds: float, batch: int, rounds: int = 3) -> dict:
+    """Images/s of the step each of `steps` makes (a fresh one per turn), measured in `rounds`
+    alternating turns of seconds / rounds each."""
+    done = dict.fromkeys(steps, 0.0)
+    for _ in range(rounds):
+        for name, make_step in steps.items():
+            done[name] += _count(make_step(), seconds / rounds, batch)
+    return {name: images / seconds for name, images in done.items()}
 
 
 def _plans(store: Store, exp: Experiment, rng):
@@ -59,7 +79,7 @@ def _plans(store: Store, exp: Experiment, rng):
                 yield plan_batch(store, b, exp.input_size, rng)
 
 
-def measure(exp: Experiment, store: Store, seconds: float) -> dict:
+def measure(exp: Experiment, store: Store, seconds: float, prefetch=None) -> dict:
     dev = device()
     torch.manual_seed(0)
     model = prepare_model(build_model(exp.model, exp.hparams), dev).train()
@@ -67,25 +87,33 @@ def measure(exp: Experiment, store: Store, seconds: float) -> dict:
     precision = precision_for(exp.precision, dev)
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     rng = np.random.default_rng(0)
+    prefetch = exp.prefetch if prefetch is None else prefetch
     images, targets = next(iter(Loader(store, [next(_plans(store, exp, rng))], dev, prefetch=0)))
 
     def fixed():
         train_step(model, model, opt, scaler, images, targets, precision)
 
-    def loop_of(with_model: bool):
-        stream = iter(Loader(store, itertools.islice(_plans(store, exp, rng), 20_000), dev, exp.prefetch))
+    def loader():
+        return Loader(store, itertools.islice(_plans(store, exp, rng), 20_000), dev, prefetch)
+
+    def harness():
+        stream = iter(loader())
 
         def step():
             batch_images, batch_targets = next(stream)
-            if with_model:
-                train_step(model, model, opt, scaler, batch_images, batch_targets, precision)
+            train_step(model, model, opt, scaler, batch_images, batch_targets, precision)
         return step
 
-    ceiling = _rate(fixed, seconds, exp.batch_size)
-    harness = _rate(loop_of(True), seconds, exp.batch_size)
-    data = _rate(loop_of(False), seconds, exp.batch_size)
-    return {"ceiling": ceiling, "harness": harness, "ratio": harness / ceiling, "data": data, "precision": precision,
-            "threads": torch.get_num_threads()}
+    def data(batches):
+        stream = batches(loader())
+        return lambda: next(stream)
+
+    rates = _alternating({"ceiling": lambda: fixed, "harness": harness}, 2 * seconds, exp.batch_size)
+    uint8 = _rate(data(lambda lo: lo.uint8_batches()), seconds, exp.batch_size)
+    model_input = _rate(data(iter), seconds, exp.batch_size)
+    sample = loader()
+    return {**rates, "ratio": rates["harness"] / rates["ceiling"], "uint8": uint8, "input": model_input, "precision": precision,
+            "torch_threads": torch.get_num_threads(), "prefetch": sample.prefetch, "cut_threads": sample.threads}
 
 
 def papers_store(folder: Path, n: int = 512) -> Store:
@@ -101,7 +129,8 @@ def papers_store(folder: Path, n: int = 512) -> Store:
 
 def report(label: str, m: dict) -> None:
     print(f"{label}: ceiling {m['ceiling']:.1f} img/s, harness {m['harness']:.1f} img/s, harness / ceiling {m['ratio']:.3f}; "
-          f"data path alone {m['data']:.0f} img/s ({m['precision']}, {m['threads']} torch threads)")
+          f"data path alone: uint8 batches {m['uint8']:.0f} img/s, as model input {m['input']:.0f} img/s "
+          f"({m['precision']}, {m['torch_threads']} torch threads, {m['cut_threads']} cutting threads, prefetch {m['prefetch']})")
 
 
 @cli
@@ -110,6 +139,7 @@ def main(argv=None):
     parser.add_argument("experiments", nargs="*", help="names under 'experiments' in params.yaml (default: run)")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per figure (default 20)")
     parser.add_argument("--papers-size", action="store_true", help="also measure the papers' size on random crops")
+    parser.add_argument("--prefetch", type=int, help="batches prepared ahead, instead of the experiment's train.prefetch")
     args = parser.parse_args(argv)
     params = load_params()
     dev = device()
@@ -119,11 +149,11 @@ def main(argv=None):
         if exp.hparams.model_dump().get("sigma") == "asymmetry":
             exp = resolve_experiment(params, name, fit={"sigma_bins": [1.0, 1.0, 1.0]})  # the sigmas do not change the cost
         report(f"{name} ({exp.model}, {exp.input_size[0]}x{exp.input_size[1]} px, batch {exp.batch_size})",
-               measure(exp, load_store(CROPS / exp.protocol.train), args.seconds))
+               measure(exp, load_store(CROPS / exp.protocol.train), args.seconds, args.prefetch))
     if args.papers_size:
         exp = resolve_experiment(params, "dadl", overrides={"backbone": "resnet50", "input_size": 224, "batch_size": 32})
         with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
-            report("papers' size (DADL ResNet-50, 256 px store, 224 px inputs, batch 32)", measure(exp, papers_store(Path(tmp)), args.seconds))
+            report("papers' size (DADL ResNet-50, 256 px store, 224 px inputs, batch 32)", measure(exp, papers_store(Path(tmp)), args.seconds, args.prefetch))
 
 
 if __name__ == "__main__":

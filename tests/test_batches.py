@@ -2,6 +2,8 @@
 (yaw and roll negated, the head centre moved with the crop), and the validation split."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -123,10 +125,11 @@ def reference_make_batch(store, idx, size, rng=None):
     return images, {"ypr": torch.from_numpy(ypr.astype(np.float32)), "centre": torch.from_numpy(centre)}
 
 
-@pytest.mark.parametrize("prefetch", [0, 2])
-def test_loader_gives_the_reference_batches_bit_for_bit(prefetch):
-    """A training epoch's batches through the loader (planned in order, cut in a background
-    thread, made float on the device) equal the old in-loop make_batch's with the same seed."""
+@pytest.mark.parametrize("prefetch, threads", [(0, 1), (2, 1), (0, 3), (2, 2)])
+def test_loader_gives_the_reference_batches_bit_for_bit(prefetch, threads):
+    """A training epoch's batches through the loader (planned in order, cut by one or several
+    threads, in the loop or ahead in a background thread, made float on the device) equal the old
+    in-loop make_batch's with the same seed."""
     from pipeline.data.batches import plan_batch
     from pipeline.engine.loader import Loader
 
@@ -138,11 +141,31 @@ def test_loader_gives_the_reference_batches_bit_for_bit(prefetch):
     old_rng, new_rng = np.random.default_rng(7), np.random.default_rng(7)
     old = [reference_make_batch(store, b, (48, 40), old_rng) for b in batches(n, 16, old_rng)]
     plans = [plan_batch(store, b, (48, 40), new_rng) for b in batches(n, 16, new_rng)]
-    new = list(Loader(store, plans, torch.device("cpu"), prefetch=prefetch))
+    new = list(Loader(store, plans, torch.device("cpu"), prefetch=prefetch, threads=threads))
     assert len(old) == len(new) == 3
     for (a, ta), (b, tb) in zip(old, new):
         assert torch.equal(a, b) and a.stride() == b.stride()
         assert all(torch.equal(ta[k], tb[k]) for k in ta)
+
+
+def test_cut_batch_at_the_edges_of_the_store_image():
+    """Crops touching either side of the stored image, mirrored or not, are the reference's."""
+    from pipeline.data.batches import BatchPlan, cut_batch
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (2, 12, 10, 3), dtype=np.uint8)
+    store = Store(path=None, images=images, labels=pd.DataFrame({"yaw": [0.0, 0.0]}), meta={})
+    for (ox, oy), flip in itertools.product([(0, 0), (4, 5), (2, 1)], [False, True]):
+        plan = BatchPlan(np.array([1, 0]), np.array([[ox, oy], [ox, oy]]), np.array([flip, flip]), (6, 7))
+        want = images[[1, 0], oy : oy + 7, ox : ox + 6]
+        assert np.array_equal(cut_batch(store, plan), want[:, :, ::-1] if flip else want)
+
+
+def test_prefetch_auto_is_two_on_cuda_and_none_on_the_cpu():
+    from pipeline.engine.loader import prefetch_for
+
+    assert prefetch_for("auto", torch.device("cuda")) == 2 and prefetch_for("auto", torch.device("cpu")) == 0
+    assert prefetch_for(3, torch.device("cpu")) == 3
 
 
 def test_loader_raises_what_the_background_thread_raised():

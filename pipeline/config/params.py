@@ -149,7 +149,7 @@ class Schedule(Section):
     val_fraction: Share
     seed: Count
     precision: Literal["auto", "bf16", "fp16", "fp32"]  # auto: bf16 on CUDA, fp32 on CPU
-    prefetch: Count  # batches cut ahead in a background thread (0: none)
+    prefetch: Literal["auto"] | Count  # batches prepared ahead in a background thread; auto: 2 on CUDA, 0 on the CPU
     split_per_seed: StrictBool  # a run trained with seed k also splits its data with seed k (else split_seed)
     augment: Augment | None  # photometric augmentation of training crops; null: none
 

@@ -64,15 +64,20 @@ def plan_batch(store: Store, idx, size: tuple[int, int], rng: np.random.Generato
     return BatchPlan(idx, offsets, flips, (w, h), draws)
 
 
-def cut_batch(store: Store, plan: BatchPlan, out: np.ndarray | None = None) -> np.ndarray:
-    """The planned crops, N x h x w x 3 uint8, copied straight from the store (into `out` if given)."""
+def cut_batch(store: Store, plan: BatchPlan, out: np.ndarray | None = None, part: slice = slice(None)) -> np.ndarray:
+    """The planned crops, N x h x w x 3 uint8, copied straight from the store (into `out` if given);
+    with `part`, only those samples of the batch (threads cut the parts of one batch into one `out`:
+    numpy releases the GIL while it copies)."""
     w, h = plan.size
     out = np.empty((len(plan.idx), h, w, 3), np.uint8) if out is None else out
     pixels = store.pixels  # the store as 3-byte items: a mirrored row is copied item by item, not byte by byte
     view = out.view(pixels.dtype)[..., 0]
-    for i, (j, (ox, oy), flip) in enumerate(zip(plan.idx, plan.offsets, plan.flips)):
-        crop = pixels[j, oy : oy + h, ox : ox + w, 0]
-        view[i] = crop[:, ::-1] if flip else crop
+    for i in range(len(plan.idx))[part]:
+        (ox, oy), j = plan.offsets[i], plan.idx[i]
+        if plan.flips[i]:
+            view[i] = pixels[j, oy : oy + h, ox : ox + w, 0][:, ::-1]
+        else:  # whole rows of bytes: the copy runs at memory speed
+            out[i] = store.images[j, oy : oy + h, ox : ox + w]
     return out
 
 

@@ -26,7 +26,7 @@ def device() -> torch.device:
 
 @torch.no_grad()
 def predict(model, store: Store, idx, size: tuple[int, int], batch_size: int = 128, progress: str | None = None,
-            perturb=None, precision: str = "auto", prefetch: int = 2) -> np.ndarray:
+            perturb=None, precision: str = "auto", prefetch: int | str = "auto") -> np.ndarray:
     """(yaw, pitch, roll) predictions in degrees for store samples `idx` (centre crops of `size`,
     width x height), under `precision` (pipeline.engine.loader). `perturb`, if given, maps each
     batch of images (N x 3 x h x w floats in [0, 1], on the model's device) to the images the
