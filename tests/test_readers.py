@@ -111,3 +111,21 @@ def test_mat_fixture_has_3ddfas_layout(tmp_path):
     mat = scipy.io.loadmat(write_mat_sample(tmp_path, "image00001", [30, -10, 5]))
     assert mat["Pose_Para"].shape == (1, 7) and mat["pt2d"].shape == (2, 4)
     np.testing.assert_allclose(np.degrees(mat["Pose_Para"][0, :3]), [-10, 30, 5])
+
+
+def test_face_proportions_reads_landmark_heights_and_keeps_near_frontal_faces(tmp_path):
+    """benchmarks.face_proportions: nose ratio and heights in the landmark box, from pt3d_68."""
+    from benchmarks.face_proportions import proportions
+
+    box = np.array([[10.0, 50.0, 30.0], [10.0, 10.0, 60.0]])  # landmark box y from 10 to 60
+    for i, pitch in enumerate([-30.0, -10.0, 0.0, 10.0, 30.0] * 2 + [0.0]):
+        path = write_mat_sample(tmp_path, f"image{i:05d}", (80.0 if i == 10 else 5.0, pitch, 0.0), pt2d=box)  # one profile
+        y = np.zeros(68)
+        y[36:48], y[30], y[48:68] = 20.0, 30.0 + pitch / 10, 45.0
+        mat = scipy.io.loadmat(path)
+        scipy.io.savemat(path, {**{k: v for k, v in mat.items() if not k.startswith("__")}, "pt3d_68": np.stack([np.zeros(68), y, np.zeros(68)])})
+    rows = proportions(tmp_path)
+    assert len(rows) == 10  # the profile face is left out
+    assert np.allclose(rows[:, 1], (10 + rows[:, 0] / 10) / 25) and np.allclose(rows[:, 2], 0.2) and np.allclose(rows[:, 3], 0.7)
+    with pytest.raises(DataError, match="near-frontal"):
+        proportions(tmp_path / "nothing")

@@ -1,0 +1,68 @@
+"""Face proportions of the built-in renderer against real AFLW2000, as pitch changes: a check of
+the synthetic geometry that needs no training (issue: a model trained on the built-in data reads
+real frontal faces with a pitch offset).
+
+    python -m benchmarks.face_proportions [--synthetic data/raw/aflw2000] [--real FOLDER]
+
+Reads the `.mat` labels of both folders (the synthetic one from `dvc repro download`, the real one
+params.yaml `report.real_aflw2000` by default; images are not read), keeps near-frontal yaw and
+roll (|yaw| <= 20, |roll| <= 15, |pitch| <= 45), and fits, against pitch, where the 68 landmarks
+(`pt3d_68`) put the face's parts: the nose tip's height between the eyes and the mouth
+((nose - eyes) / (mouth - eyes), which pitch changes), and the eyes' and mouth's heights in the
+21-point landmark box the crops are cut from. For each it prints the value at pitch 0 and the
+slope per 10 degrees, and for the nose ratio the pitch at which the synthetic faces have the
+real faces' frontal value: a model that learnt the synthetic geometry reads a real frontal face
+at about that pitch.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from pipeline.config.params import load_params
+from pipeline.core.errors import DataError, cli
+from pipeline.data.readers import read_mat_label
+from pipeline.reporting.sections.real import real_folder
+
+
+def proportions(folder: Path) -> np.ndarray:
+    """Rows (pitch, nose ratio, eyes height in box, mouth height in box) of the near-frontal samples."""
+    rows = []
+    for mat_path in sorted(folder.glob("*.mat")):
+        (yaw, pitch, roll), (x0, y0, x1, y1) = read_mat_label(mat_path)
+        if abs(yaw) > 20 or abs(roll) > 15 or abs(pitch) > 45:
+            continue
+        y = scipy.io.loadmat(mat_path, variable_names=["pt3d_68"])["pt3d_68"][1]
+        eyes, nose, mouth = y[36:48].mean(), y[30], y[48:68].mean()
+        rows.append((pitch, (nose - eyes) / (mouth - eyes), (eyes - y0) / (y1 - y0), (mouth - y0) / (y1 - y0)))
+    if len(rows) < 10:
+        raise DataError(f"{folder}: {len(rows)} near-frontal samples with pt3d_68 labels, need 10; give a folder of AFLW2000 .mat files")
+    return np.array(rows)
+
+
+@cli
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--synthetic", type=Path, default=Path("data/raw/aflw2000"), help="synthetic AFLW2000-style labels")
+    parser.add_argument("--real", type=Path, help="real AFLW2000 labels (default: params.yaml report.real_aflw2000)")
+    args = parser.parse_args(argv)
+    real = args.real or real_folder(load_params().report.real_aflw2000)
+    for folder, fix in ((real, "give --real FOLDER"), (args.synthetic, "run `dvc repro download` or give --synthetic FOLDER")):
+        if not folder.is_dir():
+            raise DataError(f"{folder}: no such folder; {fix}")
+    fits = {}
+    for name, folder in (("real", real), ("synthetic", args.synthetic)):
+        rows = proportions(folder)
+        fits[name] = [np.polyfit(rows[:, 0], rows[:, k], 1) for k in (1, 2, 3)]
+        print(f"{name} ({folder}, {len(rows)} near-frontal faces):")
+        for (slope, at_zero), what in zip(fits[name], ("nose (nose - eyes) / (mouth - eyes)", "eyes height in the box", "mouth height in the box")):
+            print(f"  {what}: {at_zero:.3f} at pitch 0, {10 * slope:+.4f} per 10 deg")
+    (slope, at_zero), real_frontal = fits["synthetic"][0], fits["real"][0][1]
+    print(f"the synthetic faces have the real frontal nose ratio ({real_frontal:.3f}) at pitch {(real_frontal - at_zero) / slope:+.1f} deg")
+
+
+if __name__ == "__main__":
+    main()
