@@ -1,6 +1,6 @@
 """Training throughput of the harness against the model's own ceiling, on this machine's device.
 
-    python -m benchmarks.throughput [EXPERIMENT ...] [--seconds S] [--papers-size] [--prefetch N]
+    python -m benchmarks.throughput [EXPERIMENT ...] [--seconds S] [--papers-size] [--prefetch N] [--threads N]
 
 For each experiment of params.yaml (default: those in `run`), on its training crop store (run
 `dvc repro crop` first), prints in one run:
@@ -79,7 +79,7 @@ def _plans(store: Store, exp: Experiment, rng):
                 yield plan_batch(store, b, exp.input_size, rng)
 
 
-def measure(exp: Experiment, store: Store, seconds: float, prefetch=None) -> dict:
+def measure(exp: Experiment, store: Store, seconds: float, prefetch=None, threads: int = 0) -> dict:
     dev = device()
     torch.manual_seed(0)
     model = prepare_model(build_model(exp.model, exp.hparams), dev).train()
@@ -94,7 +94,7 @@ def measure(exp: Experiment, store: Store, seconds: float, prefetch=None) -> dic
         train_step(model, model, opt, scaler, images, targets, precision)
 
     def loader():
-        return Loader(store, itertools.islice(_plans(store, exp, rng), 20_000), dev, prefetch)
+        return Loader(store, itertools.islice(_plans(store, exp, rng), 20_000), dev, prefetch, threads)
 
     def harness():
         stream = iter(loader())
@@ -140,6 +140,7 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per figure (default 20)")
     parser.add_argument("--papers-size", action="store_true", help="also measure the papers' size on random crops")
     parser.add_argument("--prefetch", type=int, help="batches prepared ahead, instead of the experiment's train.prefetch")
+    parser.add_argument("--threads", type=int, default=0, help="threads cutting a batch (default 0: torch's intra-op threads)")
     args = parser.parse_args(argv)
     params = load_params()
     dev = device()
@@ -149,11 +150,11 @@ def main(argv=None):
         if exp.hparams.model_dump().get("sigma") == "asymmetry":
             exp = resolve_experiment(params, name, fit={"sigma_bins": [1.0, 1.0, 1.0]})  # the sigmas do not change the cost
         report(f"{name} ({exp.model}, {exp.input_size[0]}x{exp.input_size[1]} px, batch {exp.batch_size})",
-               measure(exp, load_store(CROPS / exp.protocol.train), args.seconds, args.prefetch))
+               measure(exp, load_store(CROPS / exp.protocol.train), args.seconds, args.prefetch, args.threads))
     if args.papers_size:
         exp = resolve_experiment(params, "dadl", overrides={"backbone": "resnet50", "input_size": 224, "batch_size": 32})
         with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
-            report("papers' size (DADL ResNet-50, 256 px store, 224 px inputs, batch 32)", measure(exp, papers_store(Path(tmp)), args.seconds, args.prefetch))
+            report("papers' size (DADL ResNet-50, 256 px store, 224 px inputs, batch 32)", measure(exp, papers_store(Path(tmp)), args.seconds, args.prefetch, args.threads))
 
 
 if __name__ == "__main__":
