@@ -12,7 +12,8 @@ the calling thread, so threads change nothing in what a batch holds: the batches
 those of the loop without them. numpy releases the GIL while it copies, so the threads cut in
 parallel. `prefetch: auto` prepares 2 batches ahead on CUDA, where the CPU would otherwise idle
 while the GPU works, and none on the CPU, where the model's own threads already fill every core
-and a background thread only interrupts them (benchmarks/throughput.py measures both).
+and a background thread has nothing to overlap with (benchmarks/throughput.py measures both;
+on a 2-core CPU their difference was within the run-to-run noise of about 5 %).
 """
 from __future__ import annotations
 
