@@ -157,14 +157,14 @@ def end_dead_runs(experiment: str = EXPERIMENT) -> list[str]:
     for r in _search(experiment, f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{HOST}'"):
         pid = r.data.tags.get(PID_TAG, "")
         if pid.isdigit() and not alive(int(pid)):
-            mlflow_module().MlflowClient().set_terminated(r.info.run_id, "KILLED")
+            client().set_terminated(r.info.run_id, "KILLED")
             found.append(r.info.run_id)
     return found
 
 
 def _search(experiment: str, filter_string: str, **kwargs) -> list:
     """The runs of `experiment` that match `filter_string` (none when it does not exist yet)."""
-    mlflow_client = mlflow_module().MlflowClient()
+    mlflow_client = client()
     exp = mlflow_client.get_experiment_by_name(experiment)
     return [] if exp is None else mlflow_client.search_runs([exp.experiment_id], filter_string, **kwargs)
 
