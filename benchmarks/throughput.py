@@ -37,7 +37,7 @@ from pipeline.core.paths import CROPS
 from pipeline.data.batches import batches, plan_batch
 from pipeline.data.store import Store, load_store, write_store
 from pipeline.engine.inference import device
-from pipeline.engine.loader import Loader, precision_for, prepare_model
+from pipeline.engine.loader import Loader, precision_for, prefetch_for, prepare_model, threads_for
 from pipeline.engine.training import _optimizer, train_step
 
 
@@ -111,9 +111,8 @@ def measure(exp: Experiment, store: Store, seconds: float, prefetch=None, thread
     rates = _alternating({"ceiling": lambda: fixed, "harness": harness}, 2 * seconds, exp.batch_size)
     uint8 = _rate(data(lambda lo: lo.uint8_batches()), seconds, exp.batch_size)
     model_input = _rate(data(iter), seconds, exp.batch_size)
-    sample = loader()
     return {**rates, "ratio": rates["harness"] / rates["ceiling"], "uint8": uint8, "input": model_input, "precision": precision,
-            "torch_threads": torch.get_num_threads(), "prefetch": sample.prefetch, "cut_threads": sample.threads}
+            "torch_threads": torch.get_num_threads(), "prefetch": prefetch_for(prefetch, dev), "cut_threads": threads_for(threads)}
 
 
 def papers_store(folder: Path, n: int = 512) -> Store:
