@@ -13,6 +13,14 @@ roll (|yaw| <= 20, |roll| <= 15, |pitch| <= 45), and fits, against pitch, where 
 slope per 10 degrees, and for the nose ratio the pitch at which the synthetic faces have the
 real faces' frontal value: a model that learnt the synthetic geometry reads a real frontal face
 at about that pitch.
+
+Then it compares the mean 3D face of both folders in their label frames: each face's `pt3d_68`
+(z towards the camera, as the files store it) is turned back by its labelled rotation, centred
+on the eyes and scaled to one eye-mouth span, and the median of each landmark over the faces
+with |yaw|, |pitch|, |roll| <= 40 is printed for both (y down, z away from the camera). Where
+the two agree the renderer's head matches the real faces' geometry in the labels' own frame;
+landmarks 0/16 (jaw contour) and 27 (nasion) are defined differently by the 3D face model the
+real labels came from, so only their trend is comparable.
 """
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ import numpy as np
 import scipy.io
 
 from pipeline.config.params import load_params
+from pipeline.core.angles import rotation_matrix
 from pipeline.core.errors import DataError, cli
 from pipeline.data.readers import read_mat_label
 from pipeline.reporting.sections.real import real_folder
@@ -41,6 +50,27 @@ def proportions(folder: Path) -> np.ndarray:
     if len(rows) < 10:
         raise DataError(f"{folder}: {len(rows)} near-frontal samples with pt3d_68 labels, need 10; give a folder of AFLW2000 .mat files")
     return np.array(rows)
+
+
+LANDMARKS = {8: "chin (menton)", 30: "nose tip", 33: "nose base", 51: "upper lip", 57: "lower lip", 19: "brow",
+             36: "outer eye corner", 39: "inner eye corner", 27: "nasion", 0: "jaw contour start"}
+
+
+def head_frame_shapes(folder: Path, limit: float = 40.0) -> np.ndarray:
+    """(faces, 3, 68) landmarks of the faces with every |angle| <= limit, in the head frame of their
+    labelled pose (x right, y down, z away), origin at the eyes' centroid, one unit = eye-mouth span."""
+    shapes = []
+    for mat_path in sorted(folder.glob("*.mat")):
+        (yaw, pitch, roll), _ = read_mat_label(mat_path)
+        if max(abs(yaw), abs(pitch), abs(roll)) > limit:
+            continue
+        p = scipy.io.loadmat(mat_path, variable_names=["pt3d_68"])["pt3d_68"].astype(float)
+        q = np.stack([p[0], p[1], -p[2]])  # stored z points towards the camera
+        h = rotation_matrix(yaw, pitch, roll).T @ (q - q[:, 36:48].mean(1, keepdims=True))
+        shapes.append(h / (h[1, 48:68].mean() - h[1, 36:48].mean()))
+    if len(shapes) < 10:
+        raise DataError(f"{folder}: {len(shapes)} faces within {limit:g} deg with pt3d_68 labels, need 10")
+    return np.array(shapes)
 
 
 @cli
@@ -62,6 +92,12 @@ def main(argv=None):
             print(f"  {what}: {at_zero:.3f} at pitch 0, {10 * slope:+.4f} per 10 deg")
     (slope, at_zero), real_frontal = fits["synthetic"][0], fits["real"][0][1]
     print(f"the synthetic faces have the real frontal nose ratio ({real_frontal:.3f}) at pitch {(real_frontal - at_zero) / slope:+.1f} deg")
+    shapes = {name: np.median(head_frame_shapes(folder), axis=0) for name, folder in (("real", real), ("synthetic", args.synthetic))}
+    print("mean face in the label frame (eye-mouth spans from the eyes; y down, z away from the camera):")
+    print(f"  {'landmark':<22}{'real y':>8}{'synth y':>9}{'real z':>8}{'synth z':>9}")
+    for index, what in LANDMARKS.items():
+        (ry, rz), (sy, sz) = shapes["real"][1:, index], shapes["synthetic"][1:, index]
+        print(f"  {f'{index} {what}':<22}{ry:>+8.3f}{sy:>+9.3f}{rz:>+8.3f}{sz:>+9.3f}")
 
 
 if __name__ == "__main__":

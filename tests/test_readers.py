@@ -129,3 +129,23 @@ def test_face_proportions_reads_landmark_heights_and_keeps_near_frontal_faces(tm
     assert np.allclose(rows[:, 1], (10 + rows[:, 0] / 10) / 25) and np.allclose(rows[:, 2], 0.2) and np.allclose(rows[:, 3], 0.7)
     with pytest.raises(DataError, match="near-frontal"):
         proportions(tmp_path / "nothing")
+
+
+def test_face_proportions_turns_landmarks_back_into_the_head_frame(tmp_path):
+    """benchmarks.face_proportions.head_frame_shapes: a fixed 3D face written under several poses
+    (z stored towards the camera) comes back as the same shape, in eye-mouth spans."""
+    from benchmarks.face_proportions import head_frame_shapes
+
+    rng = np.random.default_rng(0)
+    face = rng.normal(size=(3, 68))
+    face[1, 36:48], face[1, 48:68] = 0.0, 2.0  # eyes at y 0, mouth 2 below: span 2
+    face[2, 30] = -3.0  # nose tip towards the camera
+    for i, ypr in enumerate([(0, 0, 0), (30, -20, 10), (-35, 25, -15)] * 4):
+        q = angles.rotation_matrix(*ypr) @ face * 7.0 + np.array([[100.0], [120.0], [0.0]])
+        path = write_mat_sample(tmp_path, f"image{i:05d}", ypr)
+        mat = scipy.io.loadmat(path)
+        scipy.io.savemat(path, {**{k: v for k, v in mat.items() if not k.startswith("__")}, "pt3d_68": q * [[1], [1], [-1]]})
+    shapes = head_frame_shapes(tmp_path)
+    expected = (face - face[:, 36:48].mean(1, keepdims=True)) / 2.0
+    assert shapes.shape == (12, 3, 68) and np.allclose(shapes, expected, atol=1e-4)
+    assert np.isclose(shapes[0, 2, 30], (-3.0 - face[2, 36:48].mean()) / 2.0, atol=1e-4)
