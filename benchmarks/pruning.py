@@ -6,8 +6,10 @@ Not a test: it trains the whole grid twice.
 Runs params.yaml sweeps.alpha_beta (values given here replace its grid, epochs and
 train.input_size) on the data in data/crops as two fresh studies, benchmark_pruning-<pruner> and
 benchmark_pruning-none (their folders under results/sweeps/ and resume files are deleted
-first), then prints the epochs each trained, their ratio, and the best cell of each by final
-validation MAE among its COMPLETE trials.
+first), then prints the epochs each trained, their ratio, the best cell of each by final validation MAE
+among its COMPLETE trials, and where the pruned search's cell ranks in the full grid. On a grid,
+`halving` runs in synchronous rounds (sweeps/halving.py): a cell that goes on resumes its paused
+training, so its curve is the full grid's to the last digit.
 """
 import argparse
 import shutil
@@ -48,7 +50,7 @@ def main(argv=None):
     for pruner in (args.pruner, "none"):
         name = f"benchmark_pruning-{pruner}"
         shutil.rmtree(RESULTS / "sweeps" / name, ignore_errors=True)
-        for state in (CACHE / "resume").glob(f"{name}-*.pt"):
+        for state in (CACHE / "resume").glob(f"{name}-*"):  # resume states and their run-id files
             state.unlink()
         t0 = time.time()
         _, table = run(SWEEP, {**spec, "pruner": pruner}, params, workers=args.workers, name=name)
@@ -63,6 +65,12 @@ def main(argv=None):
     pruned, full = (seen[p][0] for p in (args.pruner, "none"))
     print(f"epochs with / without pruning: {pruned.epochs.sum()} / {full.epochs.sum()} = {pruned.epochs.sum() / full.epochs.sum():.2f}")
     print(f"same best cell: {'yes' if _best(pruned)[0] == _best(full)[0] else 'no'}")
+    # where the pruned search's choice stands in the full grid, against how far apart the cells are
+    ranked = full.sort_values("val_mae").reset_index(drop=True)
+    chosen = ranked[(ranked.alpha == _best(pruned)[0][0]) & (ranked.beta == _best(pruned)[0][1])]
+    print(f"the pruned search's cell in the full grid: rank {chosen.index[0] + 1} of {len(ranked)}, validation MAE "
+          f"{chosen.val_mae.iloc[0]:.2f} against the best {ranked.val_mae.iloc[0]:.2f} (+{chosen.val_mae.iloc[0] - ranked.val_mae.iloc[0]:.2f}); "
+          f"the full grid's cells span {ranked.val_mae.iloc[0]:.2f} to {ranked.val_mae.iloc[-1]:.2f} deg")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import time
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -17,7 +19,7 @@ import pandas as pd
 from pipeline.config.params import Params, load_params
 from pipeline.core.errors import ConfigError, HarnessError, cli
 from pipeline.core.paths import RESULTS
-from sweeps import worker
+from sweeps import halving, worker
 from sweeps.spec import Sweep, read_spec, trial_experiment
 from sweeps.study import enqueue_missing, export, open_storage, open_study
 
@@ -36,17 +38,37 @@ def run(sweep: Sweep, spec: dict, params: Params, storage_url: str | None = None
     worker.fail_dead_trials(study, job)
     if sweep.grid:
         enqueue_missing(study, sweep, spec)
+    rounds = bool(sweep.grid) and spec["pruner"] == "halving"  # synchronous halving (sweeps/halving.py)
+    crashed = []
+    while True:
+        crashed += _work(job, study)
+        if not rounds or crashed:
+            break
+        state = halving.advance(study, spec["epochs"])
+        if state == "done":
+            for t in halving.paused_not_promoted(study, spec["epochs"]):  # these cells stop: no resume file stays
+                worker.drop_resume_files(worker.trial_config(job, {k: t.params[sweep.param(k)] for k in spec["grid"]}).name)
+            break
+        if state == "wait":  # a trial of this round is still running, in another process or on another machine
+            time.sleep(5)
+        worker.fail_dead_trials(study, job)
+    table = export(study, sweep, folder)
+    if crashed:
+        raise HarnessError(f"{len(crashed)} worker process(es) stopped with status {crashed}; see the messages above, then re-run to continue")
+    return study, table
+
+
+def _work(job: worker.Job, study: optuna.Study) -> list[int]:
+    """Run the study's waiting trials with job.workers processes (this one and helpers); returns
+    the exit statuses of the helpers that failed."""
     context = multiprocessing.get_context("spawn")
-    helpers = [context.Process(target=worker.work, args=(job,)) for _ in range(workers - 1)]
+    helpers = [context.Process(target=worker.work, args=(job,)) for _ in range(job.workers - 1)]
     for process in helpers:
         process.start()
     worker.work(job, study)
     for process in helpers:
         process.join()
-    table = export(study, sweep, folder)
-    if crashed := [p.exitcode for p in helpers if p.exitcode]:
-        raise HarnessError(f"{len(crashed)} worker process(es) stopped with status {crashed}; see the messages above, then re-run to continue")
-    return study, table
+    return [p.exitcode for p in helpers if p.exitcode]
 
 
 def summary(table: pd.DataFrame, sweep: Sweep, folder: Path) -> str:

@@ -18,11 +18,20 @@ from pipeline.core.paths import ASYMMETRY_FIT
 
 OPTIONAL = ("pruner", "val_fraction")  # sweep keys with defaults: none, train.val_fraction
 # none: every trial trains all its epochs (complete figures); halving: successive halving (a trial
-# goes on to the next rung of epochs only while it is among the best third there); median: stop a
-# trial worse than the median of the others at the same epoch, from epoch 2 on.
+# goes on to the next rung of epochs, 1, 3, 9, ..., only while it is among the best third there;
+# on a grid in synchronous rounds, sweeps/halving.py; on a search Optuna's asynchronous
+# SuccessiveHalvingPruner); median: stop a trial worse than the median of the others at the same
+# epoch, from epoch 2 on.
 PRUNERS = {"none": optuna.pruners.NopPruner,
            "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
            "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)}
+
+
+def optuna_pruner(sweep: "Sweep", spec: dict) -> optuna.pruners.BasePruner:
+    """The study's Optuna pruner: none for a grid with halving (its rounds do the pruning)."""
+    if sweep.grid and spec["pruner"] == "halving":
+        return optuna.pruners.NopPruner()
+    return PRUNERS[spec["pruner"]]()
 
 
 @dataclass(frozen=True)

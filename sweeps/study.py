@@ -23,7 +23,8 @@ from pipeline.core.atomic import atomic_file
 from pipeline.core.errors import ConfigError
 from pipeline.engine import tracking
 from pipeline.reporting.sweep_figures import optuna_figures
-from sweeps.spec import PRUNERS, Sweep
+from sweeps import halving
+from sweeps.spec import Sweep, optuna_pruner
 
 PARENT = "mlflow_parent_run_id"  # study user attr
 
@@ -86,7 +87,7 @@ def _sampler(sweep: Sweep, spec: dict):
 def open_study(sweep: Sweep, spec: dict, name: str, storage) -> optuna.Study:
     """Create the study with its parent MLflow run, or load it and wait until its creator has
     recorded the parent run. Once a trial has finished, experiment, epochs and val_fraction are fixed."""
-    kwargs = {"study_name": name, "storage": storage, "sampler": _sampler(sweep, spec), "pruner": PRUNERS[spec["pruner"]]()}
+    kwargs = {"study_name": name, "storage": storage, "sampler": _sampler(sweep, spec), "pruner": optuna_pruner(sweep, spec)}
     fixed = {k: spec[k] for k in ("experiment", "epochs", "val_fraction")}
     try:
         study = optuna.load_study(**kwargs)
@@ -127,19 +128,21 @@ def _new_parent_run(name: str, sweep: Sweep | None, spec: dict | None) -> str:
 def enqueue_missing(study: optuna.Study, sweep: Sweep, spec: dict) -> int:
     """Queue every grid cell that has no trial other than FAIL ones; returns how many."""
     taken = {slot(t) for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL}
+    attrs = halving.first_rung(spec["epochs"]) if spec["pruner"] == "halving" else {}
     queued = 0
     for values in itertools.product(*spec["grid"].values()):
         params = {sweep.param(k): v for k, v in zip(spec["grid"], values)}
         if cell(params) not in taken:
-            study.enqueue_trial(params)
+            study.enqueue_trial(params, user_attrs=attrs)
             queued += 1
     return queued
 
 
 def _attempts(trial, by_number: dict) -> list:
-    """The trial and the killed attempts it retried (user attr retry_of), newest first."""
+    """The trial and the earlier trials of its cell's training, newest first: the killed attempts
+    it retried (user attr retry_of) and the paused trials it resumed (resumes, synchronous halving)."""
     chain = [trial]
-    while (previous := chain[-1].user_attrs.get("retry_of")) is not None and previous in by_number:
+    while (previous := chain[-1].user_attrs.get("retry_of", chain[-1].user_attrs.get("resumes"))) is not None and previous in by_number:
         chain.append(by_number[previous])
     return chain
 
@@ -150,12 +153,16 @@ def _seconds(trial) -> float:
 
 
 def results_table(study: optuna.Study) -> pd.DataFrame:
-    """One row per COMPLETE or PRUNED trial: its values, validation and test metrics, run ids, and
-    the epochs and seconds its cell took, killed attempts included (a retry resumes the killed
-    attempt's training, so the cell's epochs are the last epoch it reached)."""
+    """One row per COMPLETE or PRUNED trial that no later trial resumed: its values, validation and
+    test metrics, run ids, and the epochs and seconds its cell took, killed attempts and paused
+    rounds included (a retry or a promotion resumes the earlier training, so the cell's epochs are
+    the last epoch it reached)."""
     rows = []
-    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    trials = study.get_trials(deepcopy=False)
+    by_number, paused = {t.number: t for t in trials}, halving.superseded(trials)
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        if t.number in paused:
+            continue
         a = t.user_attrs
         last = t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None
         row = {"number": t.number, "state": t.state.name, **t.params, "val_mae": a.get("val", {}).get("mae", t.value if t.value is not None else last)}

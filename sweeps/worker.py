@@ -42,6 +42,7 @@ from pipeline.core.errors import ConfigError, HarnessError
 from pipeline.core.paths import CACHE
 from pipeline.core.workers import alive
 from pipeline.engine import tracking
+from sweeps import halving
 from sweeps.spec import Sweep, trial_experiment
 from sweeps.study import PARENT, open_storage, open_study, slot
 
@@ -71,7 +72,9 @@ def blocker(study: optuna.Study, number: int, job: Job) -> str | None:
     mine = slot(next(t for t in trials if t.number == number), grid)
     if mine is None:
         return "not a queued grid cell"
-    rivals = [t.number for t in trials if t.number < number and t.state != TrialState.FAIL and slot(t, grid) == mine]
+    paused = halving.superseded(trials)  # a paused trial that a later one resumes holds no slot
+    rivals = [t.number for t in trials if t.number < number and t.state != TrialState.FAIL and slot(t, grid) == mine
+              and t.number not in paused]
     capacity = 1 if grid else job.spec["trials"]
     return f"its slot is held by trial {rivals[-1]}" if len(rivals) >= capacity else None
 
@@ -103,8 +106,9 @@ def fail_dead_trials(study: optuna.Study, job: Job) -> None:
             continue  # another worker got there first
         _kill_runs(job.study, t.number)
         remove_stale_in(job.folder / "trials" / str(t.number))  # its half-written checkpoint or log
-        if slot(t, bool(job.sweep.grid)) is not None:
-            study.enqueue_trial(t.system_attrs.get("fixed_params") or t.params, user_attrs={"retry_of": t.number})
+        if slot(t, bool(job.sweep.grid)) is not None:  # a retry keeps the round of synchronous halving it was in
+            kept = {k: t.user_attrs[k] for k in ("until", "resumes") if k in t.user_attrs}
+            study.enqueue_trial(t.system_attrs.get("fixed_params") or t.params, user_attrs={"retry_of": t.number, **kept})
         print(f"trial {t.number}: its worker {t.user_attrs.get('worker', '(unknown)')} is gone; marked FAIL and queued again", flush=True)
 
 
@@ -151,7 +155,8 @@ def progress(study: optuna.Study, job: Job) -> str:
     """'k of n trials done, about m min left': finished trials (COMPLETE or PRUNED) of the sweep's
     total, and the time left at the mean duration of the finished ones, across the workers."""
     trials = study.get_trials(deepcopy=False)
-    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    paused = halving.superseded(trials)  # a cell that went on to the next rung is not done
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.number not in paused]
     total = (len(list(itertools.product(*job.spec["grid"].values()))) if job.sweep.grid else job.spec["trials"])
     if not done:
         return f"0 of {total} trials done"
@@ -187,6 +192,7 @@ def run_trial(trial: optuna.Trial, job: Job, config, parent: str) -> float:
     out = job.folder / "trials" / str(trial.number)
     tags = {"sweep.study": job.study, "sweep.trial": str(trial.number)}
     epochs = config.epochs
+    until = trial.user_attrs.get("until", epochs)  # synchronous halving: this trial's rung
 
     def on_epoch(epoch: int, val_mae: float) -> None:
         if math.isnan(val_mae):
@@ -197,6 +203,9 @@ def run_trial(trial: optuna.Trial, job: Job, config, parent: str) -> float:
             trial.set_user_attr("train_run_id", mlflow.active_run().info.run_id)
         say(job, f"trial {trial.number} epoch {epoch + 1}/{epochs}: validation MAE {val_mae:.2f} deg")
         trial.report(val_mae, epoch + 1)
+        if epoch + 1 == until < epochs:
+            mlflow.set_tag("sweep.state", f"PAUSED at epoch {until}")
+            raise RungReached(f"paused after epoch {until} (a rung of synchronous halving)")
         if epoch + 1 < epochs and trial.should_prune():
             mlflow.set_tag("sweep.state", "PRUNED")
             raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}")
@@ -209,10 +218,10 @@ def run_trial(trial: optuna.Trial, job: Job, config, parent: str) -> float:
                 on_epoch(row["epoch"] - 1, row.get("val_mae", float("nan")))
         else:
             result = train_experiment(config, out, progress=False, on_epoch=on_epoch, tags=tags, parent_run_id=parent)
-    except optuna.TrialPruned:
-        tracking.client().set_terminated(trial.user_attrs["train_run_id"], "KILLED")
-        for state in (CACHE / "resume").glob(f"{config.name}-{'?' * 16}.pt"):
-            state.unlink(missing_ok=True)  # a pruned cell is never trained again
+    except optuna.TrialPruned as exc:
+        tracking.client().set_terminated(trial.user_attrs["train_run_id"], "KILLED")  # a resumed trial reopens it
+        if not isinstance(exc, RungReached):  # a paused cell may go on from its resume file
+            drop_resume_files(config.name)  # a pruned cell is never trained again
         raise
     metrics = evaluate_checkpoint(out, parent_run_id=parent, progress=False)
     evaluate_run = next(iter(metrics.values()))["run_id"]
@@ -223,6 +232,17 @@ def run_trial(trial: optuna.Trial, job: Job, config, parent: str) -> float:
     trial.set_user_attr("val", {k[4:]: result[k] for k in ("val_yaw", "val_pitch", "val_roll", "val_mae")})
     trial.set_user_attr("test", {ts: {k: m[k] for k in ("yaw", "pitch", "roll", "mae")} for ts, m in metrics.items()})
     return float(result["val_mae"])
+
+
+class RungReached(optuna.TrialPruned):
+    """The trial reached its rung of synchronous halving: it ends PRUNED, its resume file stays."""
+
+
+def drop_resume_files(name: str) -> None:
+    """The resume state and run-id file of the training config `name` (pipeline.engine.training)."""
+    for pattern in (f"{name}-{'?' * 16}.pt", f"{name}-{'?' * 16}.run.json"):
+        for path in (CACHE / "resume").glob(pattern):
+            path.unlink(missing_ok=True)
 
 
 def _trained_by_killed_attempt(trial: optuna.Trial, job: Job, config) -> tuple[Path, dict] | None:

@@ -33,3 +33,10 @@ def test_unreachable_storage_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match=re.escape("--storage postgresql://nobody:***@127.0.0.1:9/none: cannot open it")):
         open_storage("postgresql://nobody:secret@127.0.0.1:9/none", tmp_path)
+
+
+@pytest.mark.parametrize("epochs, expected", [(1, [1]), (2, [1, 2]), (3, [1, 3]), (4, [1, 3, 4]), (9, [1, 3, 9]), (10, [1, 3, 9, 10])])
+def test_halving_rungs_grow_by_three_and_end_at_the_sweeps_epochs(epochs, expected):
+    from sweeps.halving import rungs
+
+    assert rungs(epochs) == expected

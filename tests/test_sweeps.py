@@ -240,3 +240,28 @@ def test_sweep_killed_at_a_moment_trains_each_cell_once(project, moment):
     running = client.search_runs([client.get_experiment_by_name("head-pose").experiment_id], "attributes.status = 'RUNNING'")
     assert not running, [(r.data.tags.get("stage"), r.data.tags.get("sweep.trial")) for r in running]
     assert not [p for p in project.rglob("*.tmp")], [p for p in project.rglob("*.tmp")]
+
+
+def test_halving_on_a_grid_trains_in_synchronous_rounds(project):
+    """pruner: halving on a 2 x 2 grid of 3 epochs (rungs 1, 3): every cell trains one epoch and
+    pauses; the best third, rounded up (2 of 4), resume their paused training to epoch 3; the
+    others stay PRUNED with their epoch-1 value. A re-run trains nothing and no resume file stays."""
+    set_grid(project, epochs=3, pruner="halving")
+    out = sweep(project).stdout
+    trials = load_trials(project)
+    by_number = {t.number: t for t in trials}
+    first = [t for t in trials if t.user_attrs.get("until") == 1]
+    assert len(first) == 4 and all(t.state.name == "PRUNED" and set(t.intermediate_values) == {1} for t in first), out
+    resumed = [t for t in trials if "resumes" in t.user_attrs]
+    best = sorted(first, key=lambda t: t.intermediate_values[1])[:2]
+    assert sorted(t.user_attrs["resumes"] for t in resumed) == sorted(t.number for t in best), out
+    for t in resumed:  # the paused training went on: epoch 1 is the paused trial's, not a new one
+        assert t.state.name == "COMPLETE" and set(t.intermediate_values) == {1, 2, 3}
+        assert t.intermediate_values[1] == by_number[t.user_attrs["resumes"]].intermediate_values[1]
+    assert out.count("resuming alpha_beta-") == 2 and "2 complete, 2 pruned" in out, out  # resumed, not trained again
+    table = pd.read_csv(project / STUDY / "results.csv")
+    assert sorted(table.epochs) == [1, 1, 3, 3] and sorted(table.state) == ["COMPLETE", "COMPLETE", "PRUNED", "PRUNED"]
+    assert {(r.alpha, r.beta) for r in table.itertuples()} == CELLS
+    assert not glob.glob(str(project / "cache/resume/*"))
+    again = sweep(project).stdout
+    assert " started: " not in again and "2 complete, 2 pruned" in again, again
