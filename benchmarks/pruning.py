@@ -66,8 +66,9 @@ def main(argv=None):
     print(f"epochs with / without pruning: {pruned.epochs.sum()} / {full.epochs.sum()} = {pruned.epochs.sum() / full.epochs.sum():.2f}")
     print(f"same best cell: {'yes' if _best(pruned)[0] == _best(full)[0] else 'no'}")
     # where the pruned search's choice stands in the full grid, against how far apart the cells are
+    (alpha, beta), _ = _best(pruned)
     ranked = full.sort_values("val_mae").reset_index(drop=True)
-    chosen = ranked[(ranked.alpha == _best(pruned)[0][0]) & (ranked.beta == _best(pruned)[0][1])]
+    chosen = ranked[(ranked.alpha == alpha) & (ranked.beta == beta)]
     print(f"the pruned search's cell in the full grid: rank {chosen.index[0] + 1} of {len(ranked)}, validation MAE "
           f"{chosen.val_mae.iloc[0]:.2f} against the best {ranked.val_mae.iloc[0]:.2f} (+{chosen.val_mae.iloc[0] - ranked.val_mae.iloc[0]:.2f}); "
           f"the full grid's cells span {ranked.val_mae.iloc[0]:.2f} to {ranked.val_mae.iloc[-1]:.2f} deg")

@@ -61,14 +61,14 @@ def advance(study: optuna.Study, epochs: int) -> str:
         return "wait"
     steps = rungs(epochs)
     taken = superseded(trials)
+    failed = Counter(t.user_attrs["resumes"] for t in trials
+                     if t.state == TrialState.FAIL and "resumes" in t.user_attrs and "skipped" not in t.user_attrs)
     for rung, following in zip(steps, steps[1:]):
         round_ = [t for t in trials if t.state == TrialState.PRUNED and t.user_attrs.get("until") == rung]
         if not round_:
             return "done"
         keep = max(1, math.ceil(len(round_) / FACTOR))
         best = sorted(round_, key=lambda t: (t.intermediate_values[rung], t.number))[:keep]
-        failed = Counter(t.user_attrs["resumes"] for t in trials
-                         if t.state == TrialState.FAIL and "resumes" in t.user_attrs and "skipped" not in t.user_attrs)
         fresh = [t for t in best if t.number not in taken and failed[t.number] < ATTEMPTS]
         for t in fresh:
             study.enqueue_trial(t.system_attrs["fixed_params"], user_attrs={"resumes": t.number, "until": following})

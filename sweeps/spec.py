@@ -27,7 +27,7 @@ PRUNERS = {"none": optuna.pruners.NopPruner,
            "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)}
 
 
-def optuna_pruner(sweep: "Sweep", spec: dict) -> optuna.pruners.BasePruner:
+def optuna_pruner(sweep: Sweep, spec: dict) -> optuna.pruners.BasePruner:
     """The study's Optuna pruner: none for a grid with halving (its rounds do the pruning)."""
     if sweep.grid and spec["pruner"] == "halving":
         return optuna.pruners.NopPruner()

@@ -160,8 +160,8 @@ def results_table(study: optuna.Study) -> pd.DataFrame:
     rows = []
     trials = study.get_trials(deepcopy=False)
     by_number, paused = {t.number: t for t in trials}, halving.superseded(trials)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        if t.number in paused:
+    for t in trials:
+        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED) or t.number in paused:
             continue
         a = t.user_attrs
         last = t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None

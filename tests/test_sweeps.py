@@ -255,7 +255,7 @@ def test_halving_on_a_grid_trains_in_synchronous_rounds(project):
     resumed = [t for t in trials if "resumes" in t.user_attrs]
     best = sorted(first, key=lambda t: t.intermediate_values[1])[:2]
     assert sorted(t.user_attrs["resumes"] for t in resumed) == sorted(t.number for t in best), out
-    for t in resumed:  # the paused training went on: epoch 1 is the paused trial's, not a new one
+    for t in resumed:  # its curve continues the paused one (that it resumed, not retrained, is the "resuming" count below)
         assert t.state.name == "COMPLETE" and set(t.intermediate_values) == {1, 2, 3}
         assert t.intermediate_values[1] == by_number[t.user_attrs["resumes"]].intermediate_values[1]
     assert out.count("resuming alpha_beta-") == 2 and "2 complete, 2 pruned" in out, out  # resumed, not trained again
