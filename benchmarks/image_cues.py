@@ -1,0 +1,146 @@
+"""Which parts of the crop move a trained model's angles, on real and on synthetic faces: an
+occlusion test that needs no training (issue: a model trained on the built-in data reads real
+near-frontal faces with a pitch offset, and the faces' landmarks do not explain it).
+
+    python -m benchmarks.image_cues --checkpoint results/sim2real/seed-0/model.pt \
+        [--synthetic data/crops/aflw2000] [--real FOLDER] [--image cues.png]
+
+The real folder (params.yaml `report.real_aflw2000` by default) is cropped with the checkpoint's
+own crop settings, as `python -m pipeline.evaluate` crops it; the synthetic crops are the store of
+`dvc repro crop` (its AFLW2000-style test set). Both keep their near-frontal samples (|yaw| < 30,
+|pitch| < 30, |roll| < 15). Each region of `REGIONS` (a share of the crop's height and width) is
+filled with each image's own mean colour, and the model predicts again: the mean change of each
+angle is what that region pushed the prediction by, relative to a blank. Where a region pushes
+real and synthetic crops by different amounts, the two domains differ there in a way the model
+reads as pose. The first row (nothing masked) gives each domain's mean error (predicted - true).
+
+`--image` writes the mean crop of each domain's near-frontal samples in three pitch ranges (rows:
+looking down, level, looking up; columns: real, synthetic), which shows framing, head outline,
+neck and hair at a glance.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pipeline.config.params import load_params
+from pipeline.core.angles import ANGLES
+from pipeline.core.errors import DataError, cli
+from pipeline.data.cropping import crop_dataset
+from pipeline.data.store import Store, load_store
+from pipeline.engine.inference import load_checkpoint, predict
+from pipeline.reporting.sections.real import real_folder
+
+# name: (top, bottom, left, right) as shares of the crop; several boxes are masked together
+REGIONS = {
+    "nothing": (),
+    "top 0-0.2 (crown, hair)": ((0.0, 0.2, 0.0, 1.0),),
+    "0.2-0.4 (brows, eyes)": ((0.2, 0.4, 0.0, 1.0),),
+    "0.4-0.6 (nose)": ((0.4, 0.6, 0.0, 1.0),),
+    "0.6-0.8 (mouth)": ((0.6, 0.8, 0.0, 1.0),),
+    "bottom 0.8-1 (chin, neck)": ((0.8, 1.0, 0.0, 1.0),),
+    "sides (outer 0.15)": ((0.0, 1.0, 0.0, 0.15), (0.0, 1.0, 0.85, 1.0)),
+}
+PITCH_ROWS = ((-35.0, -15.0), (-10.0, 10.0), (15.0, 35.0))
+
+
+def near_frontal(store: Store, yaw: float = 30.0, pitch: float = 30.0, roll: float = 15.0) -> np.ndarray:
+    labels = store.labels
+    keep = (labels["yaw"].abs() < yaw) & (labels["pitch"].abs() < pitch) & (labels["roll"].abs() < roll)
+    return np.flatnonzero(keep.to_numpy())
+
+
+def mask_boxes(boxes):
+    """A `predict` perturbation: every box (top, bottom, left, right shares) of each image filled
+    with that image's mean colour."""
+    def perturb(images: torch.Tensor) -> torch.Tensor:
+        out = images.clone()
+        mean = images.mean(dim=(2, 3), keepdim=True)
+        h, w = images.shape[-2:]
+        for top, bottom, left, right in boxes:
+            rows, cols = slice(round(top * h), round(bottom * h)), slice(round(left * w), round(right * w))
+            out[..., rows, cols] = mean.expand_as(out[..., rows, cols])
+        return out
+    return perturb
+
+
+def cue_shifts(model, store: Store, idx, size, regions=None, precision: str = "auto") -> dict:
+    """{region: mean (yaw, pitch, roll) change when the region is masked} over the samples `idx`,
+    and "error": the unmasked mean error (predicted - true)."""
+    regions = REGIONS if regions is None else regions
+    idx = np.asarray(idx)
+    base = predict(model, store, idx, size, precision=precision)
+    true = store.labels[list(ANGLES)].to_numpy()[idx]
+    out = {"error": (base - true).mean(0)}
+    for name, boxes in regions.items():
+        if boxes:
+            out[name] = (predict(model, store, idx, size, perturb=mask_boxes(boxes), precision=precision) - base).mean(0)
+    return out
+
+
+def mean_crops(stores: list[Store], path: Path) -> Path:
+    """A grid of mean near-frontal crops: a row per range of PITCH_ROWS, a column per store."""
+    rows = []
+    for lo, hi in PITCH_ROWS:
+        cells = []
+        for store in stores:
+            idx = near_frontal(store, pitch=90.0)
+            idx = idx[((store.labels["pitch"].to_numpy()[idx] > lo) & (store.labels["pitch"].to_numpy()[idx] < hi))]
+            side = store.images.shape[1]
+            cells.append(store.images[idx].astype(np.float32).mean(0) if len(idx) else np.zeros((side, side, 3), np.float32))
+        rows.append(np.concatenate(cells, 1))
+    grid = np.concatenate(rows, 0).clip(0, 255).astype(np.uint8)
+    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2)).save(path)
+    return path
+
+
+def table(real: dict, synthetic: dict) -> str:
+    head = "| masked region | " + " | ".join(f"{a} real | {a} synthetic" for a in ANGLES) + " | pitch real - synthetic |"
+    lines = [head, "|" + "---|" * (2 + 2 * len(ANGLES))]
+    for name in real:
+        label = "mean error, nothing masked" if name == "error" else name
+        cells = " | ".join(f"{real[name][i]:+.2f} | {synthetic[name][i]:+.2f}" for i in range(len(ANGLES)))
+        lines.append(f"| {label} | {cells} | {real[name][1] - synthetic[name][1]:+.2f} |")
+    return "\n".join(lines)
+
+
+@cli
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True, help="a model.pt trained on the built-in data")
+    parser.add_argument("--synthetic", type=Path, default=Path("data/crops/aflw2000"), help="synthetic crop store")
+    parser.add_argument("--real", type=Path, help="real AFLW2000 folder (default: params.yaml report.real_aflw2000)")
+    parser.add_argument("--image", type=Path, help="also write the mean crops of both domains to this PNG")
+    args = parser.parse_args(argv)
+    real = args.real or real_folder(load_params().report.real_aflw2000)
+    if not real.is_dir():
+        raise DataError(f"{real}: real AFLW2000 folder not found; give --real FOLDER (images and .mat labels)")
+    model, ckpt = load_checkpoint(args.checkpoint)
+    exp = ckpt.experiment
+    synthetic = load_store(args.synthetic)
+    with tempfile.TemporaryDirectory(prefix="image-cues-") as tmp:
+        crop_dataset("aflw2000", real, str(real), exp.crop, Path(tmp), role="test")
+        real_store = load_store(Path(tmp) / "aflw2000")
+        if real_store.images.shape[1:] != synthetic.images.shape[1:]:
+            raise DataError(f"{args.synthetic}: crops of {synthetic.images.shape[1]} px, the checkpoint crops at "
+                            f"{real_store.images.shape[1]} px; give the crop store it was trained beside (--synthetic)")
+        shifts = []
+        for name, store in (("real", real_store), ("synthetic", synthetic)):
+            idx = near_frontal(store)
+            if len(idx) < 10:
+                raise DataError(f"{store.path}: {len(idx)} near-frontal samples, need 10")
+            print(f"{name}: {len(idx)} near-frontal crops, mean true pitch {store.labels['pitch'].to_numpy()[idx].mean():+.1f}")
+            shifts.append(cue_shifts(model, store, idx, exp.input_size, precision=exp.precision))
+        print("\nMean change of the predicted angles (deg) when a region is filled with the image's mean colour:\n")
+        print(table(*shifts))
+        if args.image:
+            print(f"\nmean crops (columns real, synthetic; rows pitch {PITCH_ROWS}): {mean_crops([real_store, synthetic], args.image)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""benchmarks.image_cues: the occlusion test of which crop regions move a model's angles."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from benchmarks.image_cues import cue_shifts, mean_crops, near_frontal
+from pipeline.data.store import LABEL_COLUMNS, Store
+
+SIDE = 20
+
+
+class BottomReader(torch.nn.Module):
+    """Reads pitch as 100 x the mean brightness of the crop's bottom fifth; yaw and roll 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, images):
+        return images
+
+    def predict(self, images):
+        bottom = images[..., 4 * SIDE // 5:, :].mean(dim=(1, 2, 3))
+        return torch.stack([torch.zeros_like(bottom), 100 * bottom, torch.zeros_like(bottom)], 1)
+
+
+def store(pitches, yaw=0.0) -> Store:
+    images = np.zeros((len(pitches), SIDE, SIDE, 3), np.uint8)
+    images[:, 4 * SIDE // 5:] = 255  # a white bottom fifth on black
+    labels = pd.DataFrame(0.0, index=range(len(pitches)), columns=LABEL_COLUMNS)
+    labels["pitch"], labels["yaw"] = pitches, yaw
+    return Store(path=Path("<memory>"), images=images, labels=labels, meta={})
+
+
+def test_masking_a_region_shifts_only_what_the_model_reads_there():
+    s = store([0.0, 10.0])
+    shifts = cue_shifts(BottomReader(), s, [0, 1], (SIDE, SIDE), precision="fp32")
+    # unmasked: bottom mean 1 -> pitch 100 against labels 0 and 10
+    np.testing.assert_allclose(shifts["error"], [0, 95, 0], atol=1e-3)
+    # the image's mean colour is 0.2: the bottom band becomes 0.2 -> pitch 20
+    np.testing.assert_allclose(shifts["bottom 0.8-1 (chin, neck)"], [0, -80, 0], atol=1e-3)
+    np.testing.assert_allclose(shifts["top 0-0.2 (crown, hair)"], [0, 0, 0], atol=1e-3)
+    # sides: 3 + 3 of 20 columns of the bottom band become 0.2 -> mean 0.76
+    np.testing.assert_allclose(shifts["sides (outer 0.15)"], [0, -24, 0], atol=1e-3)
+
+
+def test_near_frontal_keeps_small_angles_and_mean_crops_writes_a_grid(tmp_path):
+    s = store([-20.0, 0.0, 20.0, 50.0])
+    assert list(near_frontal(s)) == [0, 1, 2]
+    assert list(near_frontal(store([0.0], yaw=40.0))) == []
+    path = mean_crops([s, s], tmp_path / "cues.png")
+    assert Image.open(path).size == (2 * 2 * SIDE, 2 * 3 * SIDE)
