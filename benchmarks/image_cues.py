@@ -9,8 +9,8 @@ The real folder (params.yaml `report.real_aflw2000` by default) is cropped with 
 own crop settings, as `python -m pipeline.evaluate` crops it; the synthetic crops are the store of
 `dvc repro crop` (its AFLW2000-style test set). Both keep their near-frontal samples (|yaw| < 30,
 |pitch| < 30, |roll| < 15). Each region of `REGIONS` (a share of the crop's height and width) is
-filled with each image's own mean colour, and the model predicts again: the mean change of each
-angle is what that region pushed the prediction by, relative to a blank. Where a region pushes
+filled with each image's own mean colour, and the model predicts again: the mean of the
+prediction minus the masked one is how far that region pushed each angle, relative to a blank. Where a region pushes
 real and synthetic crops by different amounts, the two domains differ there in a way the model
 reads as pose. The first row (nothing masked) gives each domain's mean error (predicted - true).
 
@@ -70,8 +70,8 @@ def mask_boxes(boxes):
 
 
 def cue_shifts(model, store: Store, idx, size, regions=None, precision: str = "auto") -> dict:
-    """{region: mean (yaw, pitch, roll) change when the region is masked} over the samples `idx`,
-    and "error": the unmasked mean error (predicted - true)."""
+    """{region: mean (yaw, pitch, roll) push of the region: prediction minus the prediction with
+    the region masked} over the samples `idx`, and "error": the unmasked mean error (predicted - true)."""
     regions = REGIONS if regions is None else regions
     idx = np.asarray(idx)
     base = predict(model, store, idx, size, precision=precision)
@@ -79,7 +79,7 @@ def cue_shifts(model, store: Store, idx, size, regions=None, precision: str = "a
     out = {"error": (base - true).mean(0)}
     for name, boxes in regions.items():
         if boxes:
-            out[name] = (predict(model, store, idx, size, perturb=mask_boxes(boxes), precision=precision) - base).mean(0)
+            out[name] = (base - predict(model, store, idx, size, perturb=mask_boxes(boxes), precision=precision)).mean(0)
     return out
 
 
@@ -100,7 +100,7 @@ def mean_crops(stores: list[Store], path: Path) -> Path:
 
 
 def table(real: dict, synthetic: dict) -> str:
-    head = "| masked region | " + " | ".join(f"{a} real | {a} synthetic" for a in ANGLES) + " | pitch real - synthetic |"
+    head = "| region | " + " | ".join(f"{a} real | {a} synthetic" for a in ANGLES) + " | pitch real - synthetic |"
     lines = [head, "|" + "---|" * (2 + 2 * len(ANGLES))]
     for name in real:
         label = "mean error, nothing masked" if name == "error" else name
@@ -136,7 +136,8 @@ def main(argv=None):
                 raise DataError(f"{store.path}: {len(idx)} near-frontal samples, need 10")
             print(f"{name}: {len(idx)} near-frontal crops, mean true pitch {store.labels['pitch'].to_numpy()[idx].mean():+.1f}")
             shifts.append(cue_shifts(model, store, idx, exp.input_size, precision=exp.precision))
-        print("\nMean change of the predicted angles (deg) when a region is filled with the image's mean colour:\n")
+        print("\nHow far each region pushes the predicted angles (deg): the prediction minus the prediction with the region "
+              "filled with the image's mean colour:\n")
         print(table(*shifts))
         if args.image:
             print(f"\nmean crops (columns real, synthetic; rows pitch {PITCH_ROWS}): {mean_crops([real_store, synthetic], args.image)}")

@@ -40,11 +40,11 @@ def test_masking_a_region_shifts_only_what_the_model_reads_there():
     shifts = cue_shifts(BottomReader(), s, [0, 1], (SIDE, SIDE), precision="fp32")
     # unmasked: bottom mean 1 -> pitch 100 against labels 0 and 10
     np.testing.assert_allclose(shifts["error"], [0, 95, 0], atol=1e-3)
-    # the image's mean colour is 0.2: the bottom band becomes 0.2 -> pitch 20
-    np.testing.assert_allclose(shifts["bottom 0.8-1 (chin, neck)"], [0, -80, 0], atol=1e-3)
+    # the image's mean colour is 0.2: masked, the bottom band is 0.2 -> pitch 20, so it pushed 80
+    np.testing.assert_allclose(shifts["bottom 0.8-1 (chin, neck)"], [0, 80, 0], atol=1e-3)
     np.testing.assert_allclose(shifts["top 0-0.2 (crown, hair)"], [0, 0, 0], atol=1e-3)
     # sides: 3 + 3 of 20 columns of the bottom band become 0.2 -> mean 0.76
-    np.testing.assert_allclose(shifts["sides (outer 0.15)"], [0, -24, 0], atol=1e-3)
+    np.testing.assert_allclose(shifts["sides (outer 0.15)"], [0, 24, 0], atol=1e-3)
 
 
 def test_near_frontal_keeps_small_angles_and_mean_crops_writes_a_grid(tmp_path):
