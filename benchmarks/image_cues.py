@@ -38,7 +38,6 @@ from pipeline.reporting.sections.real import real_folder
 
 # name: (top, bottom, left, right) as shares of the crop; several boxes are masked together
 REGIONS = {
-    "nothing": (),
     "top 0-0.2 (crown, hair)": ((0.0, 0.2, 0.0, 1.0),),
     "0.2-0.4 (brows, eyes)": ((0.2, 0.4, 0.0, 1.0),),
     "0.4-0.6 (nose)": ((0.4, 0.6, 0.0, 1.0),),
@@ -50,9 +49,8 @@ PITCH_ROWS = ((-35.0, -15.0), (-10.0, 10.0), (15.0, 35.0))
 
 
 def near_frontal(store: Store, yaw: float = 30.0, pitch: float = 30.0, roll: float = 15.0) -> np.ndarray:
-    labels = store.labels
-    keep = (labels["yaw"].abs() < yaw) & (labels["pitch"].abs() < pitch) & (labels["roll"].abs() < roll)
-    return np.flatnonzero(keep.to_numpy())
+    size = np.abs(store.ypr)
+    return np.flatnonzero((size[:, 0] < yaw) & (size[:, 1] < pitch) & (size[:, 2] < roll))
 
 
 def mask_boxes(boxes):
@@ -75,11 +73,9 @@ def cue_shifts(model, store: Store, idx, size, regions=None, precision: str = "a
     regions = REGIONS if regions is None else regions
     idx = np.asarray(idx)
     base = predict(model, store, idx, size, precision=precision)
-    true = store.labels[list(ANGLES)].to_numpy()[idx]
-    out = {"error": (base - true).mean(0)}
+    out = {"error": (base - store.ypr[idx]).mean(0)}
     for name, boxes in regions.items():
-        if boxes:
-            out[name] = (base - predict(model, store, idx, size, perturb=mask_boxes(boxes), precision=precision)).mean(0)
+        out[name] = (base - predict(model, store, idx, size, perturb=mask_boxes(boxes), precision=precision)).mean(0)
     return out
 
 
@@ -90,7 +86,7 @@ def mean_crops(stores: list[Store], path: Path) -> Path:
         cells = []
         for store in stores:
             idx = near_frontal(store, pitch=90.0)
-            idx = idx[((store.labels["pitch"].to_numpy()[idx] > lo) & (store.labels["pitch"].to_numpy()[idx] < hi))]
+            idx = idx[(store.ypr[idx, 1] > lo) & (store.ypr[idx, 1] < hi)]
             side = store.images.shape[1]
             cells.append(store.images[idx].astype(np.float32).mean(0) if len(idx) else np.zeros((side, side, 3), np.float32))
         rows.append(np.concatenate(cells, 1))
@@ -133,8 +129,9 @@ def main(argv=None):
         for name, store in (("real", real_store), ("synthetic", synthetic)):
             idx = near_frontal(store)
             if len(idx) < 10:
-                raise DataError(f"{store.path}: {len(idx)} near-frontal samples, need 10")
-            print(f"{name}: {len(idx)} near-frontal crops, mean true pitch {store.labels['pitch'].to_numpy()[idx].mean():+.1f}")
+                raise DataError(f"{store.path}: {len(idx)} near-frontal samples (|yaw| < 30, |pitch| < 30, |roll| < 15), need 10; "
+                                "give a larger folder or store")
+            print(f"{name}: {len(idx)} near-frontal crops, mean true pitch {store.ypr[idx, 1].mean():+.1f}")
             shifts.append(cue_shifts(model, store, idx, exp.input_size, precision=exp.precision))
         print("\nHow far each region pushes the predicted angles (deg): the prediction minus the prediction with the region "
               "filled with the image's mean colour:\n")
