@@ -21,7 +21,6 @@ neck and hair at a glance.
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from PIL import Image
 from pipeline.config.params import load_params
 from pipeline.core.angles import ANGLES
 from pipeline.core.errors import DataError, cli
-from pipeline.data.cropping import crop_dataset
+from pipeline.data.cropping import cropped_folder
 from pipeline.data.store import Store, load_store
 from pipeline.engine.inference import load_checkpoint, predict
 from pipeline.reporting.sections.real import real_folder
@@ -119,9 +118,7 @@ def main(argv=None):
     model, ckpt = load_checkpoint(args.checkpoint)
     exp = ckpt.experiment
     synthetic = load_store(args.synthetic)
-    with tempfile.TemporaryDirectory(prefix="image-cues-") as tmp:
-        crop_dataset("aflw2000", real, str(real), exp.crop, Path(tmp), role="test")
-        real_store = load_store(Path(tmp) / "aflw2000")
+    with cropped_folder("aflw2000", real, exp.crop) as real_store:
         if real_store.images.shape[1:] != synthetic.images.shape[1:]:
             raise DataError(f"{args.synthetic}: crops of {synthetic.images.shape[1]} px, the checkpoint crops at "
                             f"{real_store.images.shape[1]} px; give the crop store it was trained beside (--synthetic)")

@@ -62,6 +62,20 @@ def test_store_round_trip_and_head_centre_in_crop_pixels(tmp_path):
     np.testing.assert_allclose(store.labels[["cx", "cy"]].to_numpy()[0], [8, 8], atol=1e-6)
 
 
+def test_cropped_folder_is_a_test_store_that_leaves_nothing_behind(tmp_path):
+    """cropping.cropped_folder: a folder scored once (evaluate --root, the report's real section,
+    benchmarks) becomes a temporary test-role store that is gone after the `with` block."""
+    from tests.formats import write_mat_sample
+
+    for i, ypr in enumerate([[10, 20, 30], [-40, 5, 0]]):
+        write_mat_sample(tmp_path / "AFLW2000", f"image{i:05d}", ypr)
+    with crop.cropped_folder("aflw2000", tmp_path / "AFLW2000", CROP.model_copy(update={"store_size": 16})) as store:
+        where = store.path
+        assert where.is_dir() and store.images.shape == (2, 16, 16, 3) and store.meta["role"] == "test"
+        np.testing.assert_allclose(store.ypr, [[10, 20, 30], [-40, 5, 0]], atol=1e-5)
+    assert not where.exists() and not where.parent.exists()
+
+
 def test_each_dataset_draws_its_own_crop_margins():
     """The margins' random stream comes from the dataset's name: two names of the same length
     (aflw2000, biwi_npz) no longer share it."""

@@ -9,7 +9,6 @@ any dataset folder, cropped with the checkpoint's own crop settings. Both log an
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from pipeline.core import failpoints
 from pipeline.core.atomic import atomic_dir, atomic_file
 from pipeline.core.errors import ConfigError
 from pipeline.core.paths import CROPS
-from pipeline.data.cropping import crop_dataset
+from pipeline.data.cropping import cropped_folder
 from pipeline.data.protocols import rows
 from pipeline.data.store import fingerprint, load_store
 from pipeline.engine import tracking
@@ -84,9 +83,7 @@ def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path) -> di
         raise ConfigError(f"--out {out}: give the .json file to write; the per-sample .csv goes beside it")
     model, ckpt = load_checkpoint(checkpoint)
     exp = ckpt.experiment
-    with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
-        crop_dataset(dataset, Path(root), str(root), exp.crop, Path(tmp), role="test")
-        store = load_store(Path(tmp) / dataset)
+    with cropped_folder(dataset, root, exp.crop) as store:
         idx = np.arange(len(store))
         pred = predict(model, store, idx, exp.input_size, progress=f"evaluate on {dataset}", precision=exp.precision, prefetch=exp.prefetch)
         metrics, criteria = score(store, idx, pred)

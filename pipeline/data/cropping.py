@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +24,7 @@ from pipeline.core import failpoints
 from pipeline.core.errors import DataError
 from pipeline.core.workers import quiet_worker
 from pipeline.data import croprules, readers
-from pipeline.data.store import write_store
+from pipeline.data.store import load_store, write_store
 
 ROLE = {"300w_lp": "train", "aflw2000": "test", "biwi": "test", "biwi_npz": "test"}
 
@@ -132,3 +135,12 @@ def crop_dataset(name: str, folder, source: str, cfg: Crop, out, workers: int | 
     if name == "biwi" and cfg.frame_size:
         crop_frames(samples, source, cfg, out, workers)
     return meta
+
+
+@contextmanager
+def cropped_folder(name: str, folder, cfg: Crop, role: str = "test"):
+    """The crop store of one dataset folder, cut into a temporary directory that lives as long as
+    the `with` block (a folder scored once, such as real AFLW2000 images: nothing is left behind)."""
+    with tempfile.TemporaryDirectory(prefix=f"{name}-crops-") as tmp:
+        crop_dataset(name, Path(folder), str(folder), cfg, Path(tmp), role=role)
+        yield load_store(Path(tmp) / name)

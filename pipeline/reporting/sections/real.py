@@ -6,7 +6,6 @@ with predicted and true axes, random ones and the worst. Without the folder, the
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,7 @@ from pipeline.analysis.scoring import predictions_table, score
 from pipeline.core.angles import ANGLES
 from pipeline.core.errors import HarnessError
 from pipeline.core.paths import project_root
-from pipeline.data.cropping import crop_dataset
-from pipeline.data.store import load_store
+from pipeline.data.cropping import cropped_folder
 from pipeline.engine.inference import load_checkpoint, predict
 from pipeline.reporting import figures, visuals
 from pipeline.reporting.tables import KEYS, Context, describe, fmt, run_command
@@ -53,9 +51,7 @@ def real_section(ctx: Context, setting: str) -> None:
             rows.append([describe(name, ctx.configs.get(name)), f"unreadable: {exc}", "", "", "", "", "-"])
             continue
         exp = ckpt.experiment
-        with tempfile.TemporaryDirectory(prefix="real-aflw2000-") as tmp:
-            crop_dataset("aflw2000", folder, str(folder), exp.crop, Path(tmp), role="test")
-            store = load_store(Path(tmp) / "aflw2000")
+        with cropped_folder("aflw2000", folder, exp.crop) as store:
             idx = np.arange(len(store))
             pred = predict(model, store, idx, exp.input_size, precision=exp.precision)
             metrics, criteria = score(store, idx, pred)
