@@ -131,6 +131,20 @@ def test_face_proportions_reads_landmark_heights_and_keeps_near_frontal_faces(tm
         proportions(tmp_path / "nothing")
 
 
+def test_face_proportions_finds_the_pitch_turn_between_two_mean_faces():
+    """benchmarks.face_proportions.pitch_misalignment: a face turned by 3 deg of pitch, moved and
+    scaled, is found turned by 3 deg, with no residual; the jaw contour and nasion are ignored."""
+    from benchmarks.face_proportions import pitch_misalignment
+
+    rng = np.random.default_rng(1)
+    synthetic = rng.normal(size=(3, 68))
+    real = 1.3 * angles.rotation_matrix(0.0, 3.0, 0.0) @ synthetic + np.array([[0.2], [-0.1], [0.5]])
+    real[:, :17] += rng.normal(size=(3, 17))  # a jaw contour defined differently does not count
+    pitch, before, after = pitch_misalignment(real, synthetic)
+    assert abs(pitch - 3.0) < 0.01 and after < 1e-3 < before
+    assert abs(pitch_misalignment(real, angles.rotation_matrix(0.0, 3.0, 0.0) @ synthetic)[0]) < 0.01
+
+
 def test_face_proportions_turns_landmarks_back_into_the_head_frame(tmp_path):
     """benchmarks.face_proportions.head_frame_shapes: a fixed 3D face written under several poses
     (z stored towards the camera) comes back as the same shape, in eye-mouth spans."""
