@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.throughput import _count, _plans
+from benchmarks.throughput import _alternating, _plans
 from models.registry import build_model
 from pipeline.core.errors import DataError, cli
 from pipeline.core.paths import CROPS
@@ -57,14 +57,11 @@ def rates(exp, state: dict | None, images, targets, seconds: float, rounds: int 
         scaler = torch.amp.GradScaler("cpu", enabled=False)
         return lambda: train_step(model, model, opt, scaler, images, targets, "fp32")
 
-    done = {False: 0.0, True: 0.0}
     try:
-        for _ in range(rounds):
-            for flush in done:
-                done[flush] += _count(make_step(flush), seconds / rounds, exp.batch_size)
+        r = _alternating({"off": lambda: make_step(False), "on": lambda: make_step(True)}, seconds, exp.batch_size, rounds)
     finally:
         torch.set_flush_denormal(True)
-    return {"off": done[False] / seconds, "on": done[True] / seconds, "ratio": done[True] / done[False]}
+    return {**r, "ratio": r["on"] / r["off"]}
 
 
 @cli
