@@ -204,3 +204,35 @@ def test_augmentation_is_drawn_at_planning_and_repeatable():
     assert float(augmented[0].min()) >= 0 and float(augmented[0].max()) <= 1
     grey = (augmented[0][:, 0] == augmented[0][:, 1]).flatten(1).all(1) & (augmented[0][:, 1] == augmented[0][:, 2]).flatten(1).all(1)
     assert 0 < int(grey.sum()) < n  # some samples grey, not all
+
+
+class _SideProbe(torch.nn.Module):
+    """Reads its angles off the batch: yaw and roll from how much brighter the left half is than the
+    right (a mirror negates that), pitch from the top row, each plus a constant bias."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, images):
+        return images
+
+    @staticmethod
+    def predict(images):
+        half = images.shape[-1] // 2
+        side = images[..., :half].mean((1, 2, 3)) - images[..., -half:].mean((1, 2, 3))
+        return torch.stack([1000 * side + 10, 100 * images[:, :, 0].mean((1, 2)) + 3, 500 * side - 4], 1)
+
+
+def test_predict_with_flip_averages_the_mirror_back(store):
+    from pipeline.engine.inference import predict  # noqa: PLC0415
+
+    idx = np.arange(len(store))
+    plain = predict(_SideProbe(), store, idx, (8, 6))
+    flipped = predict(_SideProbe(), store, idx, (8, 6), flip=True)
+    assert plain.shape == flipped.shape == (4, 3)
+    assert np.all(np.abs(plain[:, 0] - 10) > 1)  # the probe does read the left-right difference
+    # the mirror's yaw and roll, negated back, cancel the constant biases and keep what turns with the image
+    np.testing.assert_allclose(flipped[:, 0], plain[:, 0] - 10, atol=1e-4)
+    np.testing.assert_allclose(flipped[:, 2], plain[:, 2] + 4, atol=1e-4)
+    np.testing.assert_allclose(flipped[:, 1], plain[:, 1], atol=1e-4)  # pitch does not turn with a mirror

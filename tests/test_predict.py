@@ -185,3 +185,35 @@ def test_detector_on_real_aflw2000_and_its_landmark_offsets():
             offsets.append(((lx0 - x0) / w, (ly0 - y0) / h, (lx1 - x1) / w, (ly1 - y1) / h))
     assert len(images) == 400 and found >= 392
     assert np.median(offsets, axis=0) == pytest.approx(faces.LANDMARK_OFFSETS, abs=0.015)
+
+
+def test_evaluate_flip_scores_the_mirror_averaged_predictions(checkpoint, tmp_path, monkeypatch, capsys):
+    """`pipeline.evaluate --checkpoint ... --flip` writes the flip-averaged predictions and says so
+    in its JSON; --flip without --checkpoint is one line and exit status 2."""
+    from pipeline.evaluate import main as evaluate_main  # noqa: PLC0415
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    folder = tmp_path / "aflw"
+    folder.mkdir()
+    shutil.copy(PORTRAIT, folder / "image00001.jpg")
+    scipy.io.savemat(folder / "image00001.mat", {"Pose_Para": np.array([[0.2, -0.3, 0.1, 0, 0, 0, 0]]),
+                                                 "pt2d": np.array([[150.0, 380.0], [170.0, 420.0]])})
+    model, ckpt = load_checkpoint(checkpoint)
+    exp = ckpt.experiment
+    crop_dataset("aflw2000", folder, "test", exp.crop, tmp_path / "crops", role="test")
+    store = load_store(tmp_path / "crops" / "aflw2000")
+    plain, flipped = (predict(model, store, [0], exp.input_size, flip=f)[0] for f in (False, True))
+    assert np.abs(plain - flipped).max() > 1e-3  # a random model is no mirror image of itself
+    for flip, expected in ((False, plain), (True, flipped)):
+        out = tmp_path / f"flip-{flip}.json"
+        evaluate_main(["--checkpoint", str(checkpoint), "--dataset", "aflw2000", "--root", str(folder), "--out", str(out),
+                       *(["--flip"] if flip else [])])
+        result = json.loads(out.read_text())
+        assert result["flip_test"] is flip and result["n"] == 1
+        with open(out.with_suffix(".csv"), newline="") as f:
+            (row,) = csv.DictReader(f)
+        assert [float(row[f"pred_{a}"]) for a in ("yaw", "pitch", "roll")] == pytest.approx(expected, abs=1e-3)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        evaluate_main(["dadl", "--flip"])
+    assert exc.value.code == 2 and "--flip goes with --checkpoint" in capsys.readouterr().err

@@ -3,8 +3,9 @@ any dataset folder, cropped with the checkpoint's own crop settings. Both log an
 
 - evaluate_checkpoint(out): out/metrics.json ({test set: yaw, pitch, roll, mae, n, n_filtered,
   ...}), criteria.json (Criteria II and III) and predictions/<test set>.csv;
-- evaluate_folder(checkpoint, dataset, root, out): out (a JSON file with Criterion I, n after the
-  +-99 filter, n_filtered, Criteria II and III) and the per-sample predictions beside it as .csv.
+- evaluate_folder(checkpoint, dataset, root, out, flip): out (a JSON file with Criterion I, n after
+  the +-99 filter, n_filtered, Criteria II and III) and the per-sample predictions beside it as
+  .csv; with flip, each prediction averages the image's and its mirror's.
 """
 from __future__ import annotations
 
@@ -71,9 +72,10 @@ def evaluate_checkpoint(out: Path, parent_run_id: str | None = None, progress: b
     return metrics
 
 
-def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path) -> dict:
+def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip: bool = False) -> dict:
     """Score `checkpoint` on the dataset folder `root`; write `out` (JSON) and the per-sample
-    predictions beside it (.csv), only once everything succeeded."""
+    predictions beside it (.csv), only once everything succeeded. `flip`: test-time flip
+    augmentation (pipeline.engine.inference.predict), recorded as `flip_test` in `out`."""
     if dataset not in DATASETS:
         raise ConfigError(f"--dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
     out = Path(out)
@@ -85,12 +87,13 @@ def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path) -> di
     exp = ckpt.experiment
     with cropped_folder(dataset, root, exp.crop) as store:
         idx = np.arange(len(store))
-        pred = predict(model, store, idx, exp.input_size, progress=f"evaluate on {dataset}", precision=exp.precision, prefetch=exp.prefetch)
+        pred = predict(model, store, idx, exp.input_size, progress=f"evaluate on {dataset}", precision=exp.precision,
+                       prefetch=exp.prefetch, flip=flip)
         metrics, criteria = score(store, idx, pred)
         table = predictions_table(store, idx, pred)
         data_fp = fingerprint(store.path)
-    result = {**metrics, **criteria, "checkpoint": str(checkpoint), "root": str(root), "experiment": exp.name}
-    tags = {"experiment": exp.name, "dataset_root": str(root), f"data_fingerprint.{dataset}": data_fp}
+    result = {**metrics, **criteria, "checkpoint": str(checkpoint), "root": str(root), "experiment": exp.name, "flip_test": flip}
+    tags = {"experiment": exp.name, "dataset_root": str(root), f"data_fingerprint.{dataset}": data_fp, "flip_test": flip}
     with atomic_file(out.with_suffix(".csv")) as csv_file, atomic_file(out) as json_file, \
             tracking.run(f"evaluate:{exp.name}", {}) as (mlflow, _):
         save_predictions(table, csv_file)

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from models.registry import build_model
 from pipeline.config.experiment import Experiment, load_experiment
+from pipeline.core import angles
 from pipeline.core.atomic import atomic_file
 from pipeline.core.errors import DataError, HarnessError
 from pipeline.data.batches import batches, plan_batch
@@ -26,11 +27,12 @@ def device() -> torch.device:
 
 @torch.no_grad()
 def predict(model, store: Store, idx, size: tuple[int, int], batch_size: int = 128, progress: str | None = None,
-            perturb=None, precision: str = "auto", prefetch: int | str = "auto") -> np.ndarray:
+            perturb=None, precision: str = "auto", prefetch: int | str = "auto", flip: bool = False) -> np.ndarray:
     """(yaw, pitch, roll) predictions in degrees for store samples `idx` (centre crops of `size`,
     width x height), under `precision` (pipeline.engine.loader). `perturb`, if given, maps each
     batch of images (N x 3 x h x w floats in [0, 1], on the model's device) to the images the
-    model sees."""
+    model sees. With `flip` (test-time flip augmentation), each prediction is the mean of the
+    image's and its horizontal mirror's, the mirror's yaw and roll negated back (angles.flip_pose)."""
     idx = np.asarray(idx)
     model.eval()
     dev = next(model.parameters()).device
@@ -40,7 +42,10 @@ def predict(model, store: Store, idx, size: tuple[int, int], batch_size: int = 1
         for images, _ in tqdm(Loader(store, plans, dev, prefetch), desc=progress, unit="batch", disable=progress is None, leave=False):
             if perturb is not None:
                 images = perturb(images)
-            out.append(model.predict(model(images)).float().cpu().numpy())
+            ypr = model.predict(model(images)).float().cpu().numpy()
+            if flip:
+                ypr = (ypr + angles.flip_pose(model.predict(model(torch.flip(images, dims=[-1]))).float().cpu().numpy())) / 2
+            out.append(ypr)
     return np.concatenate(out) if out else np.zeros((0, 3))
 
 
