@@ -54,6 +54,34 @@ def build_backbone(name: str, pretrained: bool = False) -> tuple[nn.Module, int]
     return nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten()), BACKBONES[name]
 
 
+def _layers_in_order(net: nn.Module, name: str) -> list[nn.Module]:
+    """The backbone's layers in the order an image goes through them, up to its last stage."""
+    if name.startswith("resnet"):
+        return [net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4]
+    return list(net[0])  # mobilenet_v2: Sequential(features, pool, flatten)
+
+
+def freeze_backbone(net: nn.Module, name: str, stride: int) -> list[nn.Module]:
+    """Keep the ImageNet weights of every layer of `net` (a build_backbone result) up to output
+    stride `stride` (the layers whose output is at least 1/stride of the input side): their
+    parameters get no gradient, so autograd does not even go back through them. Returns those
+    layers; the model keeps them in eval mode (BatchNorm statistics frozen too). The idea, and the
+    split between a frozen feature extractor and trained upper layers, is Hinterstoisser et al.,
+    "On Pre-Trained Image Features and Synthetic Images for Deep Learning" (ECCV workshops 2018)."""
+    frozen = []
+    x = torch.zeros(1, 3, 64, 64)
+    with torch.no_grad():
+        for layer in _layers_in_order(net, name):
+            was = layer.training
+            x = layer.eval()(x)
+            layer.train(was)
+            if 64 // x.shape[-1] > stride:
+                break
+            layer.requires_grad_(False)
+            frozen.append(layer)
+    return frozen
+
+
 def imagenet_normalise(x: torch.Tensor) -> torch.Tensor:
     """uint8-range or [0, 1] N x 3 x H x W -> ImageNet-normalised float."""
     mean = x.new_tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)

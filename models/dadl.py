@@ -8,6 +8,9 @@
 The paper describes the middle rows in a sentence each; the harness reads them as above so that
 each row changes one thing relative to the next (shared vs per-angle sigma; soft vs hard labels).
 
+`frozen_stride: S` (with `pretrained: true`) keeps the ImageNet weights of the backbone's layers up
+to output stride S (models.backbones.freeze_backbone); 0 trains every layer, 32 only the heads.
+
 `sigma: asymmetry` in params.yaml asks for the per-angle sigmas fitted by the asymmetry stage; the
 experiment config (pipeline.config.experiment) puts the fitted numbers in its place before a
 model is built, so a model only ever sees numbers.
@@ -28,17 +31,18 @@ from pipeline.core.fields import NonNegativeFloat, PositiveFloat, Switch
 
 Sigma = PositiveFloat  # unit: bins (models.labels)
 Weight = NonNegativeFloat
+FrozenStride = Literal[0, 2, 4, 8, 16, 32]  # pretrained layers up to this output stride keep ImageNet weights (0: none)
 
 
 @register("dadl")
 class DADL(BinnedPose):
     def __init__(self, backbone: Backbone = "resnet18", pretrained: Switch = False,
                  sigma: tuple[Sigma, Sigma, Sigma] | Literal["asymmetry"] = (1.0, 2.0, 0.5), alpha: Weight = 2.0,
-                 beta: Weight = 1.0):
+                 beta: Weight = 1.0, frozen_stride: FrozenStride = 0):
         if sigma == "asymmetry":
             raise ConfigError("sigma 'asymmetry' has not been replaced by the fitted sigmas: resolve the experiment with "
                               "results/asymmetry/fit.json (dvc repro runs the asymmetry and configure stages first)")
-        super().__init__(backbone, pretrained, ce=1.0, alpha=alpha, beta=beta, sigma=sigma)
+        super().__init__(backbone, pretrained, ce=1.0, alpha=alpha, beta=beta, sigma=sigma, frozen_stride=frozen_stride)
 
 
 @register("gsoft")

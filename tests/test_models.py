@@ -50,7 +50,8 @@ def test_unknown_model_backbone_and_key_are_config_errors():
 
 def test_model_defaults_are_its_constructor_defaults():
     schema = models.hyperparameters("dadl")
-    assert schema().model_dump() == {"backbone": "resnet18", "pretrained": False, "sigma": (1.0, 2.0, 0.5), "alpha": 2.0, "beta": 1.0}
+    assert schema().model_dump() == {"backbone": "resnet18", "pretrained": False, "sigma": (1.0, 2.0, 0.5), "alpha": 2.0, "beta": 1.0,
+                                     "frozen_stride": 0}
     exp = experiment("x", "dadl", alpha=3.0)
     assert exp.hparams.alpha == 3.0 and exp.hparams.beta == 1.0 and exp.input_size == (32, 32)
 
@@ -111,3 +112,52 @@ def test_gram_schmidt_gives_rotations_and_euler_round_trips():
     assert float(geodesic(m, m).max()) < 1e-2
     yaw40 = angles.rotation_matrix(*torch.tensor([[40.0], [0.0], [0.0]], dtype=torch.float64))
     assert float(geodesic(yaw40, torch.eye(3, dtype=torch.float64)[None])) == pytest.approx(np.radians(40), abs=1e-6)
+
+
+def test_freeze_backbone_picks_the_layers_up_to_the_stride():
+    from models.backbones import _layers_in_order, build_backbone, freeze_backbone  # noqa: PLC0415
+
+    # resnet18: conv1, bn1, relu (stride 2), maxpool, layer1 (4), layer2 (8), layer3 (16), layer4 (32)
+    for stride, n in ((2, 3), (8, 6), (16, 7), (32, 8)):
+        net, _ = build_backbone("resnet18")
+        frozen = freeze_backbone(net, "resnet18", stride)
+        assert frozen == _layers_in_order(net, "resnet18")[:n]
+        assert all(not p.requires_grad for m in frozen for p in m.parameters())
+        assert all(p.requires_grad for m in _layers_in_order(net, "resnet18")[n:] for p in m.parameters())
+
+
+# mobilenet_v2 only: its ImageNet weights are on disk (make setup), the ResNets' would be downloaded
+@pytest.mark.parametrize("backbone, stride, n_frozen", [("mobilenet_v2", 8, 7), ("mobilenet_v2", 16, 14)])
+def test_frozen_layers_keep_their_weights_and_batchnorm_statistics(backbone, stride, n_frozen):
+    """frozen_stride S: the backbone's layers up to output stride S get no gradient and keep
+    their BatchNorm statistics in training mode; the layers above and the heads train."""
+    from models.backbones import _layers_in_order  # noqa: PLC0415
+    from pipeline.engine.training import _optimizer  # noqa: PLC0415
+
+    torch.manual_seed(0)
+    model = build("dadl", backbone=backbone, pretrained=True, frozen_stride=stride)
+    layers = _layers_in_order(model.backbone, backbone)
+    assert model._frozen == layers[:n_frozen]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = _optimizer(model.train(), experiment("x", "dadl", lr=1e-2))
+    assert all(not m.training for m in model._frozen) and layers[n_frozen].training and model.heads.training
+    images = torch.rand(4, 3, 64, 64)
+    targets = {"ypr": torch.tensor([[30.0, -10.0, 5.0]] * 4), "centre": torch.full((4, 2), 32.0)}
+    loss, _ = model.loss(model(images), targets)
+    loss.backward()
+    opt.step()
+    frozen = {f"backbone.{k}" for k, p in model.backbone.named_parameters() if not p.requires_grad}
+    frozen_buffers = {f"backbone.{k}" for k, b in model.backbone.named_buffers() if any(b is f for m in model._frozen for f in m.buffers())}
+    assert frozen and frozen_buffers
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert not changed & (frozen | frozen_buffers)  # weights and running statistics kept
+    assert any(k.startswith("heads.") for k in changed) and any(k.startswith("backbone.") for k in changed)
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def test_frozen_stride_needs_pretrained_weights_and_a_stride():
+    with pytest.raises(ConfigError, match="frozen_stride 8 keeps ImageNet weights, but pretrained is false"):
+        build("dadl", frozen_stride=8)
+    with pytest.raises(ConfigError, match=r"frozen_stride"):
+        experiment("x", "dadl", pretrained=True, frozen_stride=5)
+    assert build("dadl")._frozen == []

@@ -35,9 +35,10 @@ from pipeline.engine.loader import Loader, autocast, precision_for, prepare_mode
 
 
 def _optimizer(model, exp: Experiment):
+    params = [p for p in model.parameters() if p.requires_grad]  # not the layers a model keeps frozen
     if exp.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=exp.lr, weight_decay=exp.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=exp.lr, momentum=exp.momentum, weight_decay=exp.weight_decay)
+        return torch.optim.Adam(params, lr=exp.lr, weight_decay=exp.weight_decay)
+    return torch.optim.SGD(params, lr=exp.lr, momentum=exp.momentum, weight_decay=exp.weight_decay)
 
 
 def _save(path: Path, obj) -> None:
