@@ -9,9 +9,10 @@ predictions/<test set>.csv.
 Any checkpoint on any dataset folder (cropped with the checkpoint's own crop settings):
     python -m pipeline.evaluate --checkpoint CKPT --dataset aflw2000 --root DIR --out FILE.json
 writes FILE.json (yaw, pitch, roll, mae in degrees, n after the +-99 filter, n_filtered,
-criteria II and III) and the per-sample predictions beside it as FILE.csv. With --flip, each
-prediction is the mean of the image's and its mirror's (test-time flip augmentation; the
-mirror's yaw and roll negated back).
+criteria II and III) and the per-sample predictions beside it as FILE.csv. --flip / --no-flip
+turn test-time flip augmentation on or off (each prediction the mean of the image's and its
+mirror's, the mirror's yaw and roll negated back); without either, as the checkpoint's
+experiment says (`test_flip`, false unless params.yaml sets it).
 Both log an MLflow run.
 """
 import argparse
@@ -36,11 +37,12 @@ def main(argv=None):
     parser.add_argument("--dataset", help=f"format of --root: {', '.join(DATASETS)}")
     parser.add_argument("--root", type=Path, help="dataset folder (for biwi: the hpdb folder; for biwi_npz: a .npz file or a folder of them)")
     parser.add_argument("--out", type=Path, help="JSON file to write")
-    parser.add_argument("--flip", action="store_true", help="with --checkpoint: average each prediction with its mirror image's")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                        help="with --checkpoint: average each prediction with its mirror image's, or not (default: the checkpoint's test_flip)")
     args = parser.parse_args(argv)
     folder_mode = [args.checkpoint, args.dataset, args.root, args.out]
-    if args.flip and not args.checkpoint:
-        parser.error("--flip goes with --checkpoint (the evaluate stage scores as its experiment says)")
+    if args.flip is not None and not args.checkpoint:
+        parser.error("--flip/--no-flip go with --checkpoint (the evaluate stage scores as its experiment's test_flip says)")
     if args.experiment and not any(folder_mode):
         for test_set, m in evaluate_checkpoint(run_dir(args.experiment, args.seed)).items():
             _print(f"{args.experiment} seed {args.seed} on {test_set}", m)

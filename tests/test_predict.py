@@ -187,9 +187,10 @@ def test_detector_on_real_aflw2000_and_its_landmark_offsets():
     assert np.median(offsets, axis=0) == pytest.approx(faces.LANDMARK_OFFSETS, abs=0.015)
 
 
-def test_evaluate_flip_scores_the_mirror_averaged_predictions(checkpoint, tmp_path, monkeypatch, capsys):
-    """`pipeline.evaluate --checkpoint ... --flip` writes the flip-averaged predictions and says so
-    in its JSON; --flip without --checkpoint is one line and exit status 2."""
+def test_evaluate_flip_follows_the_checkpoint_unless_told(checkpoint, tmp_path, monkeypatch, capsys):
+    """`pipeline.evaluate --checkpoint` scores with test-time flip augmentation when the checkpoint's
+    experiment says test_flip, and --flip / --no-flip override it; the JSON says which. Either
+    flag without --checkpoint is one line and exit status 2."""
     from pipeline.evaluate import main as evaluate_main  # noqa: PLC0415
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -200,20 +201,24 @@ def test_evaluate_flip_scores_the_mirror_averaged_predictions(checkpoint, tmp_pa
                                                  "pt2d": np.array([[150.0, 380.0], [170.0, 420.0]])})
     model, ckpt = load_checkpoint(checkpoint)
     exp = ckpt.experiment
+    assert exp.test_flip is False
+    flipping = tmp_path / "flipping.pt"  # the same weights, its experiment saying test_flip
+    save_checkpoint(flipping, exp.model_copy(update={"test_flip": True}), model)
     crop_dataset("aflw2000", folder, "test", exp.crop, tmp_path / "crops", role="test")
     store = load_store(tmp_path / "crops" / "aflw2000")
     plain, flipped = (predict(model, store, [0], exp.input_size, flip=f)[0] for f in (False, True))
     assert np.abs(plain - flipped).max() > 1e-3  # a random model is no mirror image of itself
-    for flip, expected in ((False, plain), (True, flipped)):
-        out = tmp_path / f"flip-{flip}.json"
-        evaluate_main(["--checkpoint", str(checkpoint), "--dataset", "aflw2000", "--root", str(folder), "--out", str(out),
-                       *(["--flip"] if flip else [])])
+    cases = [(checkpoint, [], plain), (checkpoint, ["--flip"], flipped), (flipping, [], flipped), (flipping, ["--no-flip"], plain)]
+    for k, (ckpt_path, flag, expected) in enumerate(cases):
+        out = tmp_path / f"case-{k}.json"
+        evaluate_main(["--checkpoint", str(ckpt_path), "--dataset", "aflw2000", "--root", str(folder), "--out", str(out), *flag])
         result = json.loads(out.read_text())
-        assert result["flip_test"] is flip and result["n"] == 1
+        assert result["test_flip"] is (expected is flipped) and result["n"] == 1
         with open(out.with_suffix(".csv"), newline="") as f:
             (row,) = csv.DictReader(f)
-        assert [float(row[f"pred_{a}"]) for a in ("yaw", "pitch", "roll")] == pytest.approx(expected, abs=1e-3)
+        assert [float(row[f"pred_{a}"]) for a in ("yaw", "pitch", "roll")] == pytest.approx(expected, abs=1e-3), (k, flag)
     capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        evaluate_main(["dadl", "--flip"])
-    assert exc.value.code == 2 and "--flip goes with --checkpoint" in capsys.readouterr().err
+    for flag in ("--flip", "--no-flip"):
+        with pytest.raises(SystemExit) as exc:
+            evaluate_main(["dadl", flag])
+        assert exc.value.code == 2 and "--flip/--no-flip go with --checkpoint" in capsys.readouterr().err

@@ -5,7 +5,8 @@ any dataset folder, cropped with the checkpoint's own crop settings. Both log an
   ...}), criteria.json (Criteria II and III) and predictions/<test set>.csv;
 - evaluate_folder(checkpoint, dataset, root, out, flip): out (a JSON file with Criterion I, n after
   the +-99 filter, n_filtered, Criteria II and III) and the per-sample predictions beside it as
-  .csv; with flip, each prediction averages the image's and its mirror's.
+  .csv. Both score with test-time flip augmentation when the experiment says test_flip (or
+  evaluate_folder's flip overrides it).
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def evaluate_checkpoint(out: Path, parent_run_id: str | None = None, progress: b
         store = stores[test_set] = load_store(CROPS / test_set)
         idx = rows(store.labels, protocol, split, test_set, "test")
         pred = predict(model, store, idx, exp.input_size, progress=f"evaluate {name} on {test_set}" if progress else None,
-                       precision=exp.precision, prefetch=exp.prefetch)
+                       precision=exp.precision, prefetch=exp.prefetch, flip=exp.test_flip)
         tables[test_set] = predictions_table(store, idx, pred)
         metrics[test_set], criteria[test_set] = score(store, idx, pred)
         metrics[test_set]["protocol"] = protocol.name
@@ -72,10 +73,11 @@ def evaluate_checkpoint(out: Path, parent_run_id: str | None = None, progress: b
     return metrics
 
 
-def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip: bool = False) -> dict:
+def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip: bool | None = None) -> dict:
     """Score `checkpoint` on the dataset folder `root`; write `out` (JSON) and the per-sample
     predictions beside it (.csv), only once everything succeeded. `flip`: test-time flip
-    augmentation (pipeline.engine.inference.predict), recorded as `flip_test` in `out`."""
+    augmentation (pipeline.engine.inference.predict) on or off; None: as the checkpoint's
+    experiment says (test_flip). Recorded as `test_flip` in `out`."""
     if dataset not in DATASETS:
         raise ConfigError(f"--dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
     out = Path(out)
@@ -85,6 +87,7 @@ def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip:
         raise ConfigError(f"--out {out}: give the .json file to write; the per-sample .csv goes beside it")
     model, ckpt = load_checkpoint(checkpoint)
     exp = ckpt.experiment
+    flip = exp.test_flip if flip is None else flip
     with cropped_folder(dataset, root, exp.crop) as store:
         idx = np.arange(len(store))
         pred = predict(model, store, idx, exp.input_size, progress=f"evaluate on {dataset}", precision=exp.precision,
@@ -92,8 +95,8 @@ def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip:
         metrics, criteria = score(store, idx, pred)
         table = predictions_table(store, idx, pred)
         data_fp = fingerprint(store.path)
-    result = {**metrics, **criteria, "checkpoint": str(checkpoint), "root": str(root), "experiment": exp.name, "flip_test": flip}
-    tags = {"experiment": exp.name, "dataset_root": str(root), f"data_fingerprint.{dataset}": data_fp, "flip_test": flip}
+    result = {**metrics, **criteria, "checkpoint": str(checkpoint), "root": str(root), "experiment": exp.name, "test_flip": flip}
+    tags = {"experiment": exp.name, "dataset_root": str(root), f"data_fingerprint.{dataset}": data_fp, "test_flip": flip}
     with atomic_file(out.with_suffix(".csv")) as csv_file, atomic_file(out) as json_file, \
             tracking.run(f"evaluate:{exp.name}", {}) as (mlflow, _):
         save_predictions(table, csv_file)

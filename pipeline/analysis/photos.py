@@ -143,7 +143,7 @@ class Runner:
 
     def flush(self) -> None:
         pred = (predict(self.model, crop_store(np.stack(self.crops)), range(len(self.crops)), self.exp.input_size,
-                        batch_size=max(len(self.crops), 1)) if self.crops else np.zeros((0, 3)))
+                        batch_size=max(len(self.crops), 1), flip=self.exp.test_flip) if self.crops else np.zeros((0, 3)))
         k = 0
         for p in self.pending:
             if not p.faces:

@@ -88,7 +88,7 @@ def robustness(out: Path, settings: Robustness, crops: Path = CROPS) -> dict:
         idx = rows(store.labels, protocol, ckpt.split, test_set, "test")
         true = store.ypr[idx]
         run = lambda perturb=None: predict(model, store, idx, exp.input_size, perturb=perturb, precision=exp.precision,  # noqa: E731
-                                           prefetch=exp.prefetch)
+                                           prefetch=exp.prefetch, flip=exp.test_flip)
         entry = {"clean": criterion_1(run(), true), "n": int(len(idx))}
         for kind, (make, description) in kinds.items():
             runs = []

@@ -152,6 +152,9 @@ class Schedule(Section):
     prefetch: Literal["auto"] | Count  # batches prepared ahead in a background thread; auto: 2 on CUDA, 0 on the CPU
     split_per_seed: StrictBool  # a run trained with seed k also splits its data with seed k (else split_seed)
     augment: Augment | None  # photometric augmentation of training crops; null: none
+    # test-time flip augmentation: every score of a checkpoint (evaluate, robustness, report, predict) is the mean of the
+    # crop's and its mirror's prediction; not the per-epoch validation. False for checkpoints from before the key existed
+    test_flip: StrictBool = False
 
 
 class Train(Schedule):

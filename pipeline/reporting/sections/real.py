@@ -53,7 +53,7 @@ def real_section(ctx: Context, setting: str) -> None:
         exp = ckpt.experiment
         with cropped_folder("aflw2000", folder, exp.crop) as store:
             idx = np.arange(len(store))
-            pred = predict(model, store, idx, exp.input_size, precision=exp.precision)
+            pred = predict(model, store, idx, exp.input_size, precision=exp.precision, flip=exp.test_flip)
             metrics, criteria = score(store, idx, pred)
             sheet = visuals.prediction_sheet(store, predictions_table(store, idx, pred), ctx.figure(f"real_aflw2000_{name}.png"))
         rows.append([describe(name, exp), *(fmt(metrics[k]) for k in KEYS), str(metrics["n"]), ckpt.train_run_id or "-"])
