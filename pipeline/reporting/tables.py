@@ -85,7 +85,11 @@ def describe(name: str, config: Experiment | None) -> str:
     if config.model == "bernoulli":
         parts += ["AT" if hp.attention else "no AT", f"gamma {hp.gamma:g}"]
     w, h = config.input_size
+    if getattr(hp, "frozen_stride", 0):
+        parts.append(f"frozen to stride {hp.frozen_stride}")
     parts += [f"{w} px" if w == h else f"{w}x{h} px", f"{config.epochs} ep"]
+    if config.test_flip:
+        parts.append("flip test")
     return f"{name} ({', '.join(parts)})"
 
 
