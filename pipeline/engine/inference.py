@@ -25,6 +25,10 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _read(model, images: torch.Tensor) -> np.ndarray:
+    return model.predict(model(images)).float().cpu().numpy()
+
+
 @torch.no_grad()
 def predict(model, store: Store, idx, size: tuple[int, int], batch_size: int = 128, progress: str | None = None,
             perturb=None, precision: str = "auto", prefetch: int | str = "auto", flip: bool = False) -> np.ndarray:
@@ -42,9 +46,9 @@ def predict(model, store: Store, idx, size: tuple[int, int], batch_size: int = 1
         for images, _ in tqdm(Loader(store, plans, dev, prefetch), desc=progress, unit="batch", disable=progress is None, leave=False):
             if perturb is not None:
                 images = perturb(images)
-            ypr = model.predict(model(images)).float().cpu().numpy()
+            ypr = _read(model, images)
             if flip:
-                ypr = (ypr + angles.flip_pose(model.predict(model(torch.flip(images, dims=[-1]))).float().cpu().numpy())) / 2
+                ypr = (ypr + angles.flip_pose(_read(model, torch.flip(images, dims=[-1])))) / 2
             out.append(ypr)
     return np.concatenate(out) if out else np.zeros((0, 3))
 
