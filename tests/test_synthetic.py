@@ -192,3 +192,16 @@ def test_pose_distributions_and_extremes():
     path = scene.biwi_trajectory(rng, 80)
     assert np.abs(np.diff(path, axis=0)).max() < 15  # smooth
     assert np.allclose(np.abs(path).max(axis=0) / [75, 60, 50], 0.925, atol=0.08)
+
+
+def test_aflw_chin_stays_marked_on_heads_looking_down():
+    """AFLW's annotators clicked the lowest visible point of the chin: a head looking down, whose
+    menton slips just behind the chin's front, keeps a chin point on its chin instead of losing it
+    (which would end the crop box at the mouth)."""
+    for ypr in ((0, -35, 0), (10, -35, 0), (-20, -30, 10)):
+        r = _landmarks(ypr)
+        assert r.vis21[20], ypr
+        chin, menton, mouth = r.lm21[:, 20], r.lm68[:, 8], r.lm21[:, 18]
+        assert np.hypot(*(chin - menton)) < 2 and chin[1] > mouth[1] + 5, ypr
+    front = _landmarks((0, 0, 0))
+    assert front.vis21[20] and np.array_equal(front.lm21[:, 20], front.lm68[:, 8])  # a visible menton is the chin

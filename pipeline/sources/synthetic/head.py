@@ -23,7 +23,10 @@ Landmarks: 68 in the iBUG layout (0-16 jaw from image-left at zero pose, 17-26 b
 nose, 36-47 eyes, 48-67 mouth) and 21 in the AFLW layout (6 brow, 6 eye, left ear lobe, 3 nose,
 right ear lobe, 3 mouth, chin), all points of the mesh surface. A landmark is self-occluded when
 a nearer surface of the head proper (face, cranium, ears; not hair, hat, neck or torso) covers
-its pixel.
+its pixel. The AFLW chin is the exception: AFLW's annotators clicked the lowest visible point of
+the chin, so when a head looking down hides the menton behind the chin's front, the 21-point chin
+moves up the face's midline to the lowest point still seen (`chin_path`); real AFLW2000 keeps
+the chin on nearly every head looking down.
 """
 from __future__ import annotations
 
@@ -105,6 +108,7 @@ class Head:
     lm21: np.ndarray  # 3 x 21
     texture: np.ndarray  # TEX x TEX x 3 float32 face albedo
     hat: tuple | None
+    chin_path: np.ndarray  # 3 x CHIN_STEPS midline points from below the lower lip down to the menton
 
 
 # ----------------------------------------------------------------------------------------------
@@ -308,6 +312,14 @@ def _landmarks(F: np.ndarray, ears: list) -> tuple[np.ndarray, np.ndarray]:
     return lm68, lm21
 
 
+CHIN_STEPS = 9
+
+
+def _chin_path(F: np.ndarray) -> np.ndarray:
+    """3 x CHIN_STEPS points along the face's midline from below the lower lip to the menton."""
+    return _along(F, [18, 200, 199, 175, 152], CHIN_STEPS).T
+
+
 @lru_cache(maxsize=1)
 def _canonical():
     V, F, _ = M.canonical_face()
@@ -341,7 +353,7 @@ def build_head(idt: Identity, hat: tuple | None = None) -> Head:
         ears.append(Part(ev, et, EAR))
     lm68, lm21 = _landmarks(FV, ears)
     parts = [face, cran, jaw, *ears] + _hair_parts(idt, cran_c, cran_a) + (_hat_parts(cran_c, cran_a) if hat is not None else [])
-    return Head(idt, parts, lm68, lm21, _face_texture(idt, V0), hat)
+    return Head(idt, parts, lm68, lm21, _face_texture(idt, V0), hat, _chin_path(FV))
 
 
 def _face_uv(V):
@@ -460,7 +472,7 @@ class Render:
     lm21: np.ndarray  # 2 x 21
     head: Head
     R: np.ndarray
-    vis_all: np.ndarray  # 89 bool: 68 then 21 landmarks not self-occluded
+    vis_all: np.ndarray  # 89 bool: 68 then 21 landmarks not self-occluded (the AFLW chin: see the module doc)
 
     @cached_property
     def vis68(self) -> np.ndarray:
@@ -628,7 +640,7 @@ def render(head: Head, R, centre, scale, size, light: Light, body: bool = True, 
     mask, depth = np.zeros((H, W), bool), np.full((H, W), np.inf, np.float32)
     rgb = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
     alpha = np.zeros((y1 - y0, x1 - x0), np.float32)
-    lm = np.hstack([head.lm68, head.lm21]).T
+    lm = np.hstack([head.lm68, head.lm21, head.chin_path]).T
     lq = lm @ R.T
     lu, lv = _project(lq, centre, scale, distance)
     vis = np.ones(len(lm), bool)
@@ -697,9 +709,13 @@ def render(head: Head, R, centre, scale, size, light: Light, body: bool = True, 
         near = np.full(len(lm), np.inf)
         near[inb] = _min_around(sz.reshape(rows, cols), sv[inb], su[inb])
         vis = lq[:, 2] <= near + 0.05
+    lm21, vis = np.stack([lu[68:89], lv[68:89]]), vis.copy()
+    seen = np.flatnonzero(vis[89:])
+    if not vis[88] and len(seen):  # the chin as AFLW annotates it: the lowest point of it in sight
+        lm21[:, 20] = lu[89 + seen[-1]], lv[89 + seen[-1]]
+        vis[88] = True
     return Render(box=(x0, y0, x1, y1), rgb=rgb, alpha=alpha, mask=mask, depth=depth,
-                  lm68=np.stack([lu[:68], lv[:68]]), z68=lq[:68, 2], lm21=np.stack([lu[68:], lv[68:]]), head=head, R=R,
-                  vis_all=vis)
+                  lm68=np.stack([lu[:68], lv[:68]]), z68=lq[:68, 2], lm21=lm21, head=head, R=R, vis_all=vis[:89])
 
 
 def _min_around(buf, r, c):
