@@ -25,7 +25,7 @@ from pipeline.data.cropping import cropped_folder
 from pipeline.data.protocols import rows
 from pipeline.data.store import fingerprint, load_store
 from pipeline.engine import tracking
-from pipeline.engine.inference import Checkpoint, load_checkpoint, predict
+from pipeline.engine.inference import Checkpoint, load_checkpoint, predict_as_trained
 
 
 def _log(mlflow, ckpt: Checkpoint, metrics: dict, tags: dict) -> str:
@@ -47,8 +47,7 @@ def evaluate_checkpoint(out: Path, parent_run_id: str | None = None, progress: b
     for test_set in protocol.test:
         store = stores[test_set] = load_store(CROPS / test_set)
         idx = rows(store.labels, protocol, split, test_set, "test")
-        pred = predict(model, store, idx, exp.input_size, progress=f"evaluate {name} on {test_set}" if progress else None,
-                       precision=exp.precision, prefetch=exp.prefetch, flip=exp.test_flip)
+        pred = predict_as_trained(model, exp, store, idx, progress=f"evaluate {name} on {test_set}" if progress else None)
         tables[test_set] = predictions_table(store, idx, pred)
         metrics[test_set], criteria[test_set] = score(store, idx, pred)
         metrics[test_set]["protocol"] = protocol.name
@@ -90,8 +89,7 @@ def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip:
     flip = exp.test_flip if flip is None else flip
     with cropped_folder(dataset, root, exp.crop) as store:
         idx = np.arange(len(store))
-        pred = predict(model, store, idx, exp.input_size, progress=f"evaluate on {dataset}", precision=exp.precision,
-                       prefetch=exp.prefetch, flip=flip)
+        pred = predict_as_trained(model, exp, store, idx, flip=flip, progress=f"evaluate on {dataset}")
         metrics, criteria = score(store, idx, pred)
         table = predictions_table(store, idx, pred)
         data_fp = fingerprint(store.path)

@@ -41,7 +41,7 @@ from pipeline.core.errors import ConfigError, DataError
 from pipeline.data import croprules, faces
 from pipeline.data.media import Media, Video, find_media, read_image
 from pipeline.data.store import LABEL_COLUMNS, Store
-from pipeline.engine.inference import load_checkpoint, predict
+from pipeline.engine.inference import load_checkpoint, predict_as_trained
 
 COLUMNS = ["file", "frame", "faces", "face", "score", "x0", "y0", "x1", "y1",
            "crop_x0", "crop_y0", "crop_x1", "crop_y1", "yaw", "pitch", "roll"]
@@ -142,8 +142,8 @@ class Runner:
         return len(found)
 
     def flush(self) -> None:
-        pred = (predict(self.model, crop_store(np.stack(self.crops)), range(len(self.crops)), self.exp.input_size,
-                        batch_size=max(len(self.crops), 1), flip=self.exp.test_flip) if self.crops else np.zeros((0, 3)))
+        pred = (predict_as_trained(self.model, self.exp, crop_store(np.stack(self.crops)), range(len(self.crops)),
+                                   batch_size=max(len(self.crops), 1)) if self.crops else np.zeros((0, 3)))
         k = 0
         for p in self.pending:
             if not p.faces:

@@ -26,7 +26,7 @@ from pipeline.core.paths import CROPS
 from pipeline.data.protocols import rows
 from pipeline.data.store import load_store
 from pipeline.engine import tracking
-from pipeline.engine.inference import load_checkpoint, predict
+from pipeline.engine.inference import load_checkpoint, predict_as_trained
 
 KEYS = (*ANGLES, "mae")
 
@@ -87,8 +87,7 @@ def robustness(out: Path, settings: Robustness, crops: Path = CROPS) -> dict:
         store = load_store(crops / test_set)
         idx = rows(store.labels, protocol, ckpt.split, test_set, "test")
         true = store.ypr[idx]
-        run = lambda perturb=None: predict(model, store, idx, exp.input_size, perturb=perturb, precision=exp.precision,  # noqa: E731
-                                           prefetch=exp.prefetch, flip=exp.test_flip)
+        run = lambda perturb=None: predict_as_trained(model, exp, store, idx, perturb=perturb)  # noqa: E731
         entry = {"clean": criterion_1(run(), true), "n": int(len(idx))}
         for kind, (make, description) in kinds.items():
             runs = []

@@ -53,6 +53,15 @@ def predict(model, store: Store, idx, size: tuple[int, int], batch_size: int = 1
     return np.concatenate(out) if out else np.zeros((0, 3))
 
 
+def predict_as_trained(model, exp: Experiment, store: Store, idx, flip: bool | None = None, **kwargs) -> np.ndarray:
+    """`predict` the way the checkpoint's experiment `exp` says a model is scored: its input size,
+    precision, prefetch and test-time flip (`flip` overrides `exp.test_flip`). Every scoring path
+    (evaluate, robustness, the report's real-AFLW2000 section, pipeline.predict) goes through here,
+    so they give a crop the same angles. kwargs: batch_size, progress, perturb."""
+    return predict(model, store, idx, exp.input_size, precision=exp.precision, prefetch=exp.prefetch,
+                   flip=exp.test_flip if flip is None else flip, **kwargs)
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """What a model.pt holds besides the weights."""

@@ -15,7 +15,7 @@ from pipeline.core.angles import ANGLES
 from pipeline.core.errors import HarnessError
 from pipeline.core.paths import project_root
 from pipeline.data.cropping import cropped_folder
-from pipeline.engine.inference import load_checkpoint, predict
+from pipeline.engine.inference import load_checkpoint, predict_as_trained
 from pipeline.reporting import figures, visuals
 from pipeline.reporting.tables import KEYS, Context, describe, fmt, run_command
 
@@ -53,7 +53,7 @@ def real_section(ctx: Context, setting: str) -> None:
         exp = ckpt.experiment
         with cropped_folder("aflw2000", folder, exp.crop) as store:
             idx = np.arange(len(store))
-            pred = predict(model, store, idx, exp.input_size, precision=exp.precision, flip=exp.test_flip)
+            pred = predict_as_trained(model, exp, store, idx)
             metrics, criteria = score(store, idx, pred)
             sheet = visuals.prediction_sheet(store, predictions_table(store, idx, pred), ctx.figure(f"real_aflw2000_{name}.png"))
         rows.append([describe(name, exp), *(fmt(metrics[k]) for k in KEYS), str(metrics["n"]), ckpt.train_run_id or "-"])
