@@ -1,7 +1,8 @@
 # Two commands do everything after `git clone`:
 #   make repro   set up .venv, then run the whole pipeline (dvc repro) on the built-in data
 #   make test    set up .venv, then run the whole test suite (what CI runs)
-# and `make test-fast` runs the unit tests alone (no pipeline, sweep, PostgreSQL or torchrun).
+# and `make test-fast` runs the unit tests alone (no pipeline, sweep, PostgreSQL or torchrun), one
+# pytest-xdist worker per core.
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -51,7 +52,7 @@ test: setup
 	python -m pytest -q
 
 test-fast: setup
-	python -m pytest -q -m "not slow"
+	python -m pytest -q -m "not slow" -n auto
 
 # the layer contracts of pyproject.toml ([tool.importlinter])
 lint-imports: setup

@@ -2,9 +2,22 @@
 tiny setting in copies of the project; `make test-fast` (pytest -m "not slow") leaves them out."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.support import TINY, clone_project, copy_project, run
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (`make test-fast` runs `-n auto`: one worker per core), each worker keeps
+    torch to its share of the cores; its default of one thread per core in every worker would
+    oversubscribe them."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch  # noqa: PLC0415 (only in xdist workers)
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 @pytest.fixture(scope="session")
