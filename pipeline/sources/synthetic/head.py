@@ -709,7 +709,7 @@ def render(head: Head, R, centre, scale, size, light: Light, body: bool = True, 
         near = np.full(len(lm), np.inf)
         near[inb] = _min_around(sz.reshape(rows, cols), sv[inb], su[inb])
         vis = lq[:, 2] <= near + 0.05
-    lm21, vis = np.stack([lu[68:89], lv[68:89]]), vis.copy()
+    lm21 = np.stack([lu[68:89], lv[68:89]])  # after the 68 and 21 landmarks: chin_path
     seen = np.flatnonzero(vis[89:])
     if not vis[88] and len(seen):  # the chin as AFLW annotates it: the lowest point of it in sight
         lm21[:, 20] = lu[89 + seen[-1]], lv[89 + seen[-1]]
