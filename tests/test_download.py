@@ -71,6 +71,15 @@ def test_sources_mix_synthetic_local_folder_archive_and_npz(tmp_path):
     assert load_store(out / "biwi").images.shape == (1, 16, 16, 3)
 
 
+def test_same_render_gives_the_same_sources_record(tmp_path):
+    """data/raw must hash the same after a re-render that writes the same images (no timing in it)."""
+    cfg = data({"300w_lp": "synthetic", "aflw2000": "synthetic", "biwi": "synthetic"})
+    for name in ("a", "b"):
+        download(cfg, raw=tmp_path / name, downloads=tmp_path / "dl")
+    a, b = ((tmp_path / n / "sources.json").read_bytes() for n in ("a", "b"))
+    assert a == b and b"seconds" not in a
+
+
 @pytest.mark.parametrize("sources, message", [
     ({"300w": "synthetic"}, r"params\.yaml data\.sources\.300w: Input should be '300w_lp', 'aflw2000', 'biwi' or 'biwi_npz', got '300w'"),
     ({"biwi_npz": "synthetic"}, r"params\.yaml data\.sources\.biwi_npz: the built-in renderer writes raw BIWI"),
