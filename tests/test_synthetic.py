@@ -194,6 +194,16 @@ def test_pose_distributions_and_extremes():
     assert np.allclose(np.abs(path).max(axis=0) / [75, 60, 50], 0.925, atol=0.08)
 
 
+def test_training_key_light_mostly_from_above():
+    rng = np.random.default_rng(0)
+    # light direction points from the head to the light; image y grows downwards, so above is -y
+    elevation = lambda d: np.degrees(np.arcsin(-d[1]))  # noqa: E731
+    train = np.array([elevation(scene.sample_light(rng, "train").direction) for _ in range(4000)])
+    assert 0.6 < np.mean(train > 25) < 0.8  # the photographic prior, most key lights overhead
+    assert np.mean(train > 70) > 0.1 and train.max() < 85.01  # up to steep overhead light
+    assert train.min() > -30.01
+
+
 def test_aflw_chin_stays_marked_on_heads_looking_down():
     """AFLW's annotators clicked the lowest visible point of the chin: a head looking down, whose
     menton slips just behind the chin's front, keeps a chin point on its chin instead of losing it

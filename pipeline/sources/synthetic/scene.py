@@ -27,6 +27,7 @@ DOMAINS = {
     "biwi": dict(bg="room", occluder=0.0, hat=0.0, blur=0.0, down=0.0, noise=0.012, jpeg=(0, 1), gain=0.02, gray=0.0,
                  shadow=0.0, near=None),
 }
+OVERHEAD = 0.6  # share of training key lights drawn from high above
 OCCLUDERS = ("hand", "bar", "sunglasses", "mask", "patch")
 
 
@@ -81,7 +82,10 @@ def sample_light(rng: np.random.Generator, domain: str) -> Light:
     harsh = rng.random() < 0.35  # a strong key light and little ambient: deep shade on one side
     key = u(0.75, 1.1) if harsh else u(0.55, 0.9)
     amb = u(0.12, 0.3) if harsh else u(0.3, 0.6)
-    return Light(_direction(u(-80, 80), u(-30, 60)), tuple(_tint(rng, u(0, 0.2)) * key), amb,
+    # photographs are mostly lit from above (sun, ceiling lights): most key lights come from 25-85 deg
+    # above the camera, the rest from anywhere between 30 below and 60 above
+    elevation = u(25, 85) if rng.random() < OVERHEAD else u(-30, 60)
+    return Light(_direction(u(-80, 80), elevation), tuple(_tint(rng, u(0, 0.2)) * key), amb,
                  tuple(_tint(rng, u(0, 0.15))), _direction(u(-80, 80), u(-10, 30)), tuple(np.full(3, u(0, 0.2))), u(0.03, 0.15),
                  shadow)
 
