@@ -42,7 +42,7 @@ def _key_elevation(deg: float):
     def change(sm):
         x, _, z = sm.look.light.direction
         azimuth = np.degrees(np.arctan2(x, -z))  # the drawn azimuth, kept
-        return replace(sm, look=replace(sm.look, light=replace(sm.look.light, direction=scene._direction(azimuth, deg))))
+        return replace(sm, look=replace(sm.look, light=replace(sm.look.light, direction=scene.light_direction(azimuth, deg))))
     return change
 
 

@@ -56,7 +56,9 @@ def _unit(v):
     return tuple(v / np.linalg.norm(v))
 
 
-def _direction(azimuth, elevation):
+def light_direction(azimuth, elevation):
+    """Unit vector from the head towards a light `azimuth` degrees to the image's right of the camera
+    and `elevation` degrees above it (camera frame: x right, y down, the camera at -z)."""
     az, el = np.radians([azimuth, elevation])
     return _unit([np.sin(az) * np.cos(el), -np.sin(el), -np.cos(az) * np.cos(el)])
 
@@ -73,10 +75,10 @@ def sample_light(rng: np.random.Generator, domain: str) -> Light:
     if domain == "test":  # harder: side light, low ambient, coloured key and fill
         key = _tint(rng, u(0.1, 0.3)) * u(0.55, 1.0)
         shadow = float(u(0.4, 0.9)) if rng.random() < DOMAINS["test"]["shadow"] else 0.0
-        return Light(_direction(u(-85, 85), u(-35, 60)), tuple(key), u(0.15, 0.4), tuple(_tint(rng, u(0, 0.3))),
-                     _direction(u(-90, 90), u(-30, 30)), tuple(_tint(rng, u(0.2, 0.6)) * u(0.1, 0.35)), u(0.04, 0.15), shadow)
+        return Light(light_direction(u(-85, 85), u(-35, 60)), tuple(key), u(0.15, 0.4), tuple(_tint(rng, u(0, 0.3))),
+                     light_direction(u(-90, 90), u(-30, 30)), tuple(_tint(rng, u(0.2, 0.6)) * u(0.1, 0.35)), u(0.04, 0.15), shadow)
     if domain == "biwi":  # indoor ceiling light
-        return Light(_direction(u(-40, 40), u(15, 45)), tuple(_tint(rng, u(0, 0.08)) * u(0.45, 0.65)), u(0.42, 0.58),
+        return Light(light_direction(u(-40, 40), u(15, 45)), tuple(_tint(rng, u(0, 0.08)) * u(0.45, 0.65)), u(0.42, 0.58),
                      specular=0.05)
     shadow = float(u(0.4, 0.9)) if rng.random() < DOMAINS["train"]["shadow"] else 0.0
     harsh = rng.random() < 0.35  # a strong key light and little ambient: deep shade on one side
@@ -85,8 +87,8 @@ def sample_light(rng: np.random.Generator, domain: str) -> Light:
     # photographs are mostly lit from above (sun, ceiling lights): most key lights come from 25-85 deg
     # above the camera, the rest from anywhere between 30 below and 60 above
     elevation = u(25, 85) if rng.random() < OVERHEAD else u(-30, 60)
-    return Light(_direction(u(-80, 80), elevation), tuple(_tint(rng, u(0, 0.2)) * key), amb,
-                 tuple(_tint(rng, u(0, 0.15))), _direction(u(-80, 80), u(-10, 30)), tuple(np.full(3, u(0, 0.2))), u(0.03, 0.15),
+    return Light(light_direction(u(-80, 80), elevation), tuple(_tint(rng, u(0, 0.2)) * key), amb,
+                 tuple(_tint(rng, u(0, 0.15))), light_direction(u(-80, 80), u(-10, 30)), tuple(np.full(3, u(0, 0.2))), u(0.03, 0.15),
                  shadow)
 
 
