@@ -51,7 +51,12 @@ def _flat(sm):
     return replace(sm, look=replace(sm.look, light=light))
 
 
-# name: the change to a sample (identity gaze: iris offset, in texture pixels / 2, vertically)
+def _identity(**changes):
+    return lambda sm: replace(sm, identity=replace(sm.identity, **changes))
+
+
+# name: the change to a sample (identity gaze: iris offset, in texture pixels / 2, vertically;
+# eye_open and brow_raise: the identity's eyelid opening, drawn from 0.55-1.05, and brow lift, -0.5-1.0)
 FACTORS = {
     "as drawn": lambda sm: sm,
     "irises raised (gaze y -3)": _gaze(-3.0),
@@ -59,6 +64,11 @@ FACTORS = {
     "key light from below (-30 deg)": _key_elevation(-30.0),
     "key light level (0 deg, a flash)": _key_elevation(0.0),
     "key light from above (60 deg)": _key_elevation(60.0),
+    "key light from above (75 deg)": _key_elevation(75.0),
+    "key light from above (85 deg)": _key_elevation(85.0),
+    "eyelids lowered (eye_open 0.3)": _identity(eye_open=0.3),
+    "brows lowered (brow_raise -0.5)": _identity(brow_raise=-0.5),
+    "brows raised (brow_raise +1.0)": _identity(brow_raise=1.0),
     "ambient light only": _flat,
 }
 
