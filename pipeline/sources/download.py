@@ -34,9 +34,6 @@ def download(data: Data, raw: Path = RAW, downloads: Path = CACHE / "downloads")
             from pipeline.sources import synthetic
 
             counts = synthetic.generate(out / ".synthetic", data.synthetic)
-            # the rendering time stays out of data/raw: the same images must hash the same, or DVC
-            # would re-run every stage after a re-render that changed nothing
-            print(f"rendered in {counts.pop('seconds')} s")
             for k in synth:
                 (out / ".synthetic" / SYNTHETIC_FOLDERS[k]).rename(out / k)
                 record[k] = {"source": "synthetic", "path": k, "config": data.synthetic.model_dump(mode="json"), "rendered": counts}

@@ -23,7 +23,6 @@ Conventions decided here:
 """
 from __future__ import annotations
 
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -220,9 +219,9 @@ def generate(out_root: Path, cfg: Synthetic | dict, progress: bool = True, worke
     """Render all three datasets into out_root (replaced atomically); returns counts of images written.
 
     Counts: images per dataset (300W_LP includes the _Flip twins), `beyond_99`: per dataset, how many
-    written labels fall outside +-99 degrees (twins included), and `seconds`.
+    written labels fall outside +-99 degrees (twins included). No timing: the counts go into
+    data/raw/sources.json, which must hash the same whenever the same images are written.
     """
-    start = time.time()
     cfg = _config(cfg)
     twins = {"300W_LP": 2, "AFLW2000": 1, "hpdb": 1}
     counts = {d: 0 for d in twins}
@@ -247,4 +246,4 @@ def generate(out_root: Path, cfg: Synthetic | dict, progress: bool = True, worke
                 counts[dataset] += twins[dataset]
                 beyond[dataset] += twins[dataset] * out
                 bar.update()
-    return {**counts, "beyond_99": beyond, "seconds": round(time.time() - start, 1)}
+    return {**counts, "beyond_99": beyond}
