@@ -30,3 +30,30 @@ def test_criterion_3_groups_by_absolute_true_angle():
     assert rows[("yaw", 60)]["n"] == 1 and rows[("yaw", 60)]["mae"] == pytest.approx(10)  # |-95| in [60, 99]
     assert rows[("pitch", 60)]["n"] == 0 and rows[("pitch", 60)]["mae"] is None
     assert sum(rows[("roll", lo)]["share"] for lo in (0, 10, 60)) == pytest.approx(1)
+
+
+def test_signed_errors_by_yaw_keep_the_sign_and_group_by_signed_yaw():
+    from pipeline.core.metrics import signed_errors_by_yaw
+
+    rows = {r["lo"]: r for r in signed_errors_by_yaw(PRED, TRUE, edges=(-99, -30, 30, 99))}
+    assert rows[-99]["n"] == 1 and rows[-99]["yaw"] == pytest.approx(10) and rows[-99]["pitch"] == pytest.approx(0)
+    # yaw 0 and 15: pitch errors -1 and +4 average to +1.5, not to the absolute 2.5
+    assert rows[-30]["n"] == 2 and rows[-30]["pitch"] == pytest.approx(1.5) and rows[-30]["roll"] == pytest.approx(0.5)
+    assert rows[30]["n"] == 1 and rows[30]["yaw"] == pytest.approx(-10) and rows[30]["roll"] == pytest.approx(3)
+    empty = signed_errors_by_yaw(PRED, TRUE, edges=(-99, -98, 99))[0]
+    assert empty["n"] == 0 and empty["pitch"] is None
+
+
+def test_linear_fit_finds_offset_slope_and_correlation():
+    from pipeline.core.metrics import linear_fit
+
+    rng = np.random.default_rng(0)
+    true = rng.uniform(-60, 60, (200, 3))
+    pred = true.copy()
+    pred[:, 1] = 5.0 + 0.7 * true[:, 1]  # a pitch offset and under-reading, no noise
+    pred[:, 2] = rng.uniform(-60, 60, 200)  # roll unrelated to the truth
+    fit = linear_fit(pred, true)
+    assert fit["yaw"] == pytest.approx({"intercept": 0.0, "slope": 1.0, "r": 1.0}, abs=1e-9)
+    assert fit["pitch"] == pytest.approx({"intercept": 5.0, "slope": 0.7, "r": 1.0}, abs=1e-9)
+    assert abs(fit["roll"]["r"]) < 0.2 and abs(fit["roll"]["slope"]) < 0.2
+    assert linear_fit(pred[:1], true[:1])["yaw"] is None

@@ -5,6 +5,7 @@ and one-line errors for bad params."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -122,6 +123,45 @@ def test_missing_dataset_folder_is_one_line(tmp_path):
 
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def test_real_section_signed_errors_match_the_evaluate_stage(tiny_repro, tmp_path):
+    """The report's section "Trained on synthetic, tested on real AFLW2000" pointed at the tiny
+    project's own AFLW2000-style folder (the same file format as the real one): its signed error by
+    yaw range and its fitted lines are those of the evaluate stage's predictions of the same files."""
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.config.params import Params, validated
+    from pipeline.core.metrics import YAW_RANGES
+    from pipeline.reporting.build import write_report
+
+    proj = tiny_repro[0]
+    raw = read_params(proj)
+    raw["report"]["real_aflw2000"] = str(proj / "data" / "raw" / "aflw2000")
+    doc = write_report(validated(Params, raw, "params.yaml"), tmp_path / "reports", proj / "results", proj / "data" / "crops",
+                       track=False)
+    tables = doc.tables()
+    label = next(r[0] for r in tables["real_aflw2000"].rows if r[0].startswith("dadl ("))
+    pred = pd.read_csv(proj / "results" / "dadl" / "seed-0" / "predictions" / "aflw2000.csv")
+    rows = [r for r in tables["real_aflw2000_bias"].rows if r[0] == label]
+    assert [r[1] for r in rows] == [f"{lo} to {hi}" for lo, hi in zip(YAW_RANGES[:-1], YAW_RANGES[1:])]
+    assert sum(int(r[2]) for r in rows) == len(pred) == int(tables["real_aflw2000"].row(label)[5])
+    for (lo, hi), row in zip(zip(YAW_RANGES[:-1], YAW_RANGES[1:]), rows):
+        inside = pred[(pred.true_yaw >= lo) & ((pred.true_yaw < hi) | ((hi == YAW_RANGES[-1]) & (pred.true_yaw <= hi)))]
+        assert int(row[2]) == len(inside)
+        for cell, a in zip(row[3:], ("yaw", "pitch", "roll")):
+            if len(inside):
+                assert float(cell) == pytest.approx((inside[f"pred_{a}"] - inside[f"true_{a}"]).mean(), abs=0.011), (lo, a)
+            else:
+                assert cell == "-"
+    fit = tables["real_aflw2000_fit"].row(label)
+    for cell, a in zip(fit[1:], ("yaw", "pitch", "roll")):
+        intercept, sign, slope, r = re.fullmatch(r"([+-]\d+\.\d+) ([+-]) (\d+\.\d+) x true, r (-?\d+\.\d+)", cell).groups()
+        intercept, slope, r = float(intercept), float(sign + slope), float(r)
+        want_slope, want_intercept = np.polyfit(pred[f"true_{a}"], pred[f"pred_{a}"], 1)
+        assert (intercept, slope, r) == pytest.approx(
+            (want_intercept, want_slope, np.corrcoef(pred[f"true_{a}"], pred[f"pred_{a}"])[0, 1]), abs=0.011), (a, cell)
 
 
 @needs_real_aflw2000

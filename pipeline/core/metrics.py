@@ -48,3 +48,37 @@ def criterion_3(pred, true, edges=RANGES) -> list[dict]:
             rows.append({"angle": name, "lo": lo, "hi": hi, "n": n, "share": n / len(true) if len(true) else float("nan"),
                          "mae": float(err[inside, a].mean()) if n else None})
     return rows
+
+
+YAW_RANGES = (-99, -60, -30, 30, 60, 99)  # edges of signed true yaw, for signed_errors_by_yaw
+
+
+def signed_errors_by_yaw(pred, true, edges=YAW_RANGES) -> list[dict]:
+    """Mean signed error (prediction - truth) of each angle within ranges [lo, hi) of the signed
+    true yaw (the last range closed): a bias shows here, where absolute errors mix it with scatter.
+
+    One row per range: lo, hi, n and the three angles' mean signed errors (None where n = 0)."""
+    pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    diff, yaw = pred - true, true[:, 0] if len(true) else np.zeros(0)
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (yaw >= lo) & ((yaw < hi) | ((hi == edges[-1]) & (yaw <= hi)))
+        n = int(inside.sum())
+        rows.append({"lo": lo, "hi": hi, "n": n, **{a: float(diff[inside, i].mean()) if n else None for i, a in enumerate(ANGLES)}})
+    return rows
+
+
+def linear_fit(pred, true) -> dict:
+    """Per angle, the least-squares line prediction = intercept + slope * truth and the correlation
+    of prediction and truth: a slope below 1 means the model under-reads large angles, an intercept
+    away from 0 a constant offset. None for an angle with fewer than 2 samples or no spread."""
+    pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    out = {}
+    for i, a in enumerate(ANGLES):
+        x, y = (true[:, i], pred[:, i]) if len(true) else (np.zeros(0), np.zeros(0))
+        if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+            out[a] = None
+            continue
+        slope, intercept = np.polyfit(x, y, 1)
+        out[a] = {"intercept": float(intercept), "slope": float(slope), "r": float(np.corrcoef(x, y)[0, 1])}
+    return out
