@@ -38,7 +38,7 @@ lock: | $(BIN)/uv
 repro: setup
 	dvc repro
 
-# One of the papers' claims resolved on a 2-core CPU in about an hour: DADL Table 5's ablation
+# One of the papers' claims resolved on a 2-core CPU in about an hour and a half: DADL Table 5's ablation
 # rows (dadl, hard_label, wo) trained with four seeds each; the report's Claims table then gives
 # the differences with their 95% intervals (README, "Checking a claim").
 claims: setup
