@@ -275,3 +275,29 @@ def test_describe_names_frozen_layers_and_flip_test():
     exp = experiment("s", "dadl", backbone="mobilenet_v2", pretrained=True, frozen_stride=16, test_flip=True, input_size=96, epochs=20)
     assert report_tables.describe("s", exp) == "s (dadl, mobilenet_v2 pretrained, frozen to stride 16, 96 px, 20 ep, flip test)"
     assert report_tables.describe("d", experiment("d", "dadl", epochs=10)) == "d (dadl, resnet18, 32 px, 10 ep)"
+
+
+def test_ablation_figure_whiskers_are_half_the_seed_intervals(built, tmp_path, monkeypatch):
+    """DADL Fig. 11 draws each seeded experiment's per-angle 95% interval (half its width as a
+    whisker, the MAE's the same as Table 5's interval cell) and no whisker for one seed."""
+    from pipeline.reporting import figures
+
+    _, out = built
+    seen = {}
+    draw = figures.grouped_bars
+
+    def spy(panels, groups, path, *args, **kwargs):
+        seen[path.name] = (panels, kwargs.get("errors"))
+        return draw(panels, groups, path, *args, **kwargs)
+
+    monkeypatch.setattr(figures, "grouped_bars", spy)
+    doc = write_report(load_params(), tmp_path / "reports", out.parent / "results", out.parent / "crops", track=False)
+    panels, errors = seen["dadl_fig11_ablation.png"]
+    t5 = doc.tables()["dadl_table5"]
+    for name in SEEDED:
+        whiskers = errors["AFLW2000"][name]
+        assert len(whiskers) == 4 and all(w > 0 for w in whiskers), (name, whiskers)
+        lo, hi = (float(v) for v in cells(t5, harness_label(t5, name))[1].split("]")[0].strip("[").split(","))
+        assert whiskers[3] == pytest.approx((hi - lo) / 2, abs=0.006)
+        assert panels["AFLW2000"][name][3] == pytest.approx(float(cells(t5, harness_label(t5, name))[0]), abs=0.006)
+    assert errors["AFLW2000"]["dadl"] == [0.0] * 4  # one seed: no interval, no whisker

@@ -56,10 +56,11 @@ class Context:
         m = self.src.metrics(name) or {}
         return test_set, m.get(test_set) if test_set else None
 
-    def interval(self, name: str, test_set: str | None) -> tuple[float, float] | None:
-        """The 95% interval of an experiment's MAE on a test set (None with one seed)."""
+    def interval(self, name: str, test_set: str | None, metric: str = "mae") -> tuple[float, float] | None:
+        """The 95% interval of an experiment's `metric` (yaw, pitch, roll or mae) on a test set
+        (None with one seed)."""
         summary = self.src.summary(name, test_set) if test_set and len(self.src.seeds(name)) > 1 else None
-        return summary.interval["mae"] if summary is not None and summary.interval else None
+        return summary.interval[metric] if summary is not None and summary.interval else None
 
     def figure(self, name: str) -> Path:
         return self.figures / name

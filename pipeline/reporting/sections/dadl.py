@@ -17,21 +17,32 @@ from pipeline.reporting.tables import DISPLAY, KEYS, NAMES, SWEEP_COMMAND, Conte
 
 
 def ablation_figure(ctx: Context) -> None:
+    """DADL Fig. 11: per-angle MAE of the ablation rows, with half the 95% interval as whiskers
+    when an experiment has several seeds."""
     ctx.doc.heading("DADL Fig. 11: per-angle MAE of the ablation rows", 3)
-    panels = {}
+    panels, errors = {}, {}
     for family in ("aflw2000", "biwi"):
-        series = {}
+        series, whiskers = {}, {}
         for name in ctx.layout["dadl_table5"]:
-            _, m = ctx.metrics(name, family)
+            test_set, m = ctx.metrics(name, family)
             if m:
                 series[name] = [m[k] for k in KEYS]
+                whiskers[name] = [_half_width(ctx.interval(name, test_set, k)) for k in KEYS]
         if series:
-            panels[DISPLAY[family]] = series
+            panels[DISPLAY[family]], errors[DISPLAY[family]] = series, whiskers
     missing = [n for n in ctx.layout["dadl_table5"] if not any(ctx.metrics(n, f)[1] for f in ("aflw2000", "biwi"))]
     if panels:
-        path = figures.grouped_bars(panels, [NAMES[k] for k in KEYS], ctx.figure("dadl_fig11_ablation.png"))
-        ctx.doc.image(path, "Harness: per-angle MAE of the ablation rows (DADL Fig. 11 shows the paper's only as bars, without numbers).", 180)
+        path = figures.grouped_bars(panels, [NAMES[k] for k in KEYS], ctx.figure("dadl_fig11_ablation.png"), errors=errors)
+        ctx.doc.image(path, "Harness: per-angle MAE of the ablation rows (DADL Fig. 11 shows the paper's only as bars, without numbers); "
+                      "whiskers: half the 95% interval over seeds and test samples (none with one seed). Overlapping whiskers do not "
+                      "mean a difference is unresolved: the Claims table compares two rows on the same test samples, which "
+                      "is much tighter.", 180)
     ctx.doc.text("Not run yet: " + "; ".join(f"{n}: `{run_command(n)}`" for n in missing) if missing else "Every ablation row has been run.")
+
+
+def _half_width(bounds: tuple[float, float] | None) -> float:
+    """A whisker for a bar: half the 95% interval's width (0 without an interval)."""
+    return (bounds[1] - bounds[0]) / 2 if bounds else 0.0
 
 
 def backbone_figure(ctx: Context) -> None:
@@ -42,9 +53,8 @@ def backbone_figure(ctx: Context) -> None:
         for name in ctx.layout["dadl_table4"]:
             test_set, m = ctx.metrics(name, family)
             if m:
-                bounds = ctx.interval(name, test_set)
                 panels.setdefault(DISPLAY[family], {})[name] = [m["mae"]]
-                errors.setdefault(DISPLAY[family], {})[name] = [(bounds[1] - bounds[0]) / 2 if bounds else 0.0]
+                errors.setdefault(DISPLAY[family], {})[name] = [_half_width(ctx.interval(name, test_set))]
     if sum(len(v) for v in panels.values()) > 1:
         path = figures.grouped_bars(panels, ["MAE"], ctx.figure("dadl_table4_backbones.png"), errors=errors)
         ctx.doc.image(path, "Harness: MAE per backbone (DADL Table 4); whiskers: half the 95% interval over seeds and test samples "
