@@ -15,7 +15,7 @@ from PIL import Image
 from pipeline.analysis import robustness
 from pipeline.config.params import load_params
 from pipeline.data.store import write_store
-from pipeline.reporting import paper as report_paper, tables as report_tables
+from pipeline.reporting import figures as report_figures, paper as report_paper, tables as report_tables
 from pipeline.reporting.build import load_layout, write_report
 
 PAPER = yaml.safe_load(report_paper.PAPER_VALUES.read_text())
@@ -49,6 +49,7 @@ FIT = {"fits": {a: {"sigma": s, "method": "least squares", "split": {"sigma_left
        "sigma_bins": [1.0, 1.5, 0.5], "mean_sigma": 1.0, "lenet_run_id": "lenetrun", "dataset": "300w_lp"}
 
 
+BARS: dict = {}  # figure file name -> (panels, errors) given to figures.grouped_bars by the `built` report
 SEEDED = {"hard_label": 4.0, "wo": 9.0}  # experiments written with three seeds: error level of each
 
 
@@ -93,7 +94,15 @@ def built(tmp_path_factory):
             mae = errors.mean(axis=0)
             write(folder / "metrics.json", {"aflw2000": {"yaw": mae[0], "pitch": mae[1], "roll": mae[2], "mae": mae.mean(), "n": n,
                                                          "n_filtered": 0, "source": "synthetic", "run_id": f"{name}{seed}"}})
-    doc = write_report(load_params(), out, results, crops, track=False)
+    draw = report_figures.grouped_bars
+
+    def spy(panels, groups, path, *args, **kwargs):  # what each bar figure was asked to draw
+        BARS[path.name] = (panels, kwargs.get("errors"))
+        return draw(panels, groups, path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(report_figures, "grouped_bars", spy)
+        doc = write_report(load_params(), out, results, crops, track=False)
     return doc, out
 
 
@@ -277,22 +286,11 @@ def test_describe_names_frozen_layers_and_flip_test():
     assert report_tables.describe("d", experiment("d", "dadl", epochs=10)) == "d (dadl, resnet18, 32 px, 10 ep)"
 
 
-def test_ablation_figure_whiskers_are_half_the_seed_intervals(built, tmp_path, monkeypatch):
+def test_ablation_figure_whiskers_are_half_the_seed_intervals(built):
     """DADL Fig. 11 draws each seeded experiment's per-angle 95% interval (half its width as a
     whisker, the MAE's the same as Table 5's interval cell) and no whisker for one seed."""
-    from pipeline.reporting import figures
-
-    _, out = built
-    seen = {}
-    draw = figures.grouped_bars
-
-    def spy(panels, groups, path, *args, **kwargs):
-        seen[path.name] = (panels, kwargs.get("errors"))
-        return draw(panels, groups, path, *args, **kwargs)
-
-    monkeypatch.setattr(figures, "grouped_bars", spy)
-    doc = write_report(load_params(), tmp_path / "reports", out.parent / "results", out.parent / "crops", track=False)
-    panels, errors = seen["dadl_fig11_ablation.png"]
+    doc, _ = built
+    panels, errors = BARS["dadl_fig11_ablation.png"]
     t5 = doc.tables()["dadl_table5"]
     for name in SEEDED:
         whiskers = errors["AFLW2000"][name]
