@@ -43,7 +43,7 @@ def criterion_3(pred, true, edges=RANGES) -> list[dict]:
     rows = []
     for a, name in enumerate(ANGLES):
         for lo, hi in zip(edges[:-1], edges[1:]):
-            inside = (true[:, a] >= lo) & ((true[:, a] < hi) | ((hi == edges[-1]) & (true[:, a] <= hi)))
+            inside = _within(true[:, a], lo, hi, edges)
             n = int(inside.sum())
             rows.append({"angle": name, "lo": lo, "hi": hi, "n": n, "share": n / len(true) if len(true) else float("nan"),
                          "mae": float(err[inside, a].mean()) if n else None})
@@ -58,11 +58,11 @@ def signed_errors_by_yaw(pred, true, edges=YAW_RANGES) -> list[dict]:
     true yaw (the last range closed): a bias shows here, where absolute errors mix it with scatter.
 
     One row per range: lo, hi, n and the three angles' mean signed errors (None where n = 0)."""
-    pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
-    diff, yaw = pred - true, true[:, 0] if len(true) else np.zeros(0)
+    pred, true = _rows(pred), _rows(true)
+    diff = pred - true
     rows = []
     for lo, hi in zip(edges[:-1], edges[1:]):
-        inside = (yaw >= lo) & ((yaw < hi) | ((hi == edges[-1]) & (yaw <= hi)))
+        inside = _within(true[:, 0], lo, hi, edges)
         n = int(inside.sum())
         rows.append({"lo": lo, "hi": hi, "n": n, **{a: float(diff[inside, i].mean()) if n else None for i, a in enumerate(ANGLES)}})
     return rows
@@ -72,13 +72,23 @@ def linear_fit(pred, true) -> dict:
     """Per angle, the least-squares line prediction = intercept + slope * truth and the correlation
     of prediction and truth: a slope below 1 means the model under-reads large angles, an intercept
     away from 0 a constant offset. None for an angle with fewer than 2 samples or no spread."""
-    pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    pred, true = _rows(pred), _rows(true)
     out = {}
     for i, a in enumerate(ANGLES):
-        x, y = (true[:, i], pred[:, i]) if len(true) else (np.zeros(0), np.zeros(0))
+        x, y = true[:, i], pred[:, i]
         if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
             out[a] = None
             continue
         slope, intercept = np.polyfit(x, y, 1)
         out[a] = {"intercept": float(intercept), "slope": float(slope), "r": float(np.corrcoef(x, y)[0, 1])}
     return out
+
+
+def _rows(values) -> np.ndarray:
+    """(yaw, pitch, roll) rows as an N x 3 float array, also for an empty input."""
+    return np.asarray(values, dtype=np.float64).reshape(-1, 3)
+
+
+def _within(values: np.ndarray, lo: float, hi: float, edges) -> np.ndarray:
+    """values in [lo, hi), the last range of `edges` closed at its top."""
+    return (values >= lo) & ((values < hi) | ((hi == edges[-1]) & (values <= hi)))
