@@ -1,6 +1,7 @@
 """Which rendering factors a trained model reads as pitch: the renderer's AFLW2000-style test heads
 drawn again at a fixed pitch while one factor changes (issue: a model trained on the built-in data
-reads real near-frontal faces with a pitch offset; this asks whether eyes or light could carry it).
+reads real near-frontal faces with a pitch offset; this asks whether eyes, light, camera distance,
+hair or sharpness could carry it).
 
     python -m benchmarks.render_cues --checkpoint results/sim2real/seed-0/model.pt [--heads 40]
 
@@ -28,14 +29,19 @@ from pipeline.core.errors import DataError, cli
 from pipeline.data.cropping import cropped_folder
 from pipeline.engine.inference import load_checkpoint, predict_as_trained
 from pipeline.sources import synthetic
-from pipeline.sources.synthetic import scene
+from pipeline.core.angles import rotation_matrix
+from pipeline.sources.synthetic import head as H, scene
 
 PITCHES = (-20.0, 0.0, 20.0)
 YAW = 25.0
 
 
 def _gaze(dy: float):
-    return lambda sm: replace(sm, identity=replace(sm.identity, gaze=(sm.identity.gaze[0], dy)))
+    return lambda sm: replace(sm, identity=replace(sm.identity, gaze=(sm.identity.gaze[0], dy)), gaze=None)
+
+
+def _eye_contact(sm):
+    return replace(sm, gaze=H.camera_gaze(rotation_matrix(*sm.ypr)))
 
 
 def _key_elevation(deg: float):
@@ -55,8 +61,23 @@ def _identity(**changes):
     return lambda sm: replace(sm, identity=replace(sm.identity, **changes))
 
 
+def _resolution(k: float):
+    """The whole image rendered k times larger (same framing): crops from it are downsampled, not upsampled."""
+    return lambda sm: replace(sm, size=tuple(int(round(k * v)) for v in sm.size), centre=tuple(k * v for v in sm.centre),
+                              scale=k * sm.scale)
+
+
+def _sharp(sm):
+    return replace(sm, look=replace(sm.look, blur=0.0, down=1.0))
+
+
+def _camera(distance: float):
+    return lambda sm: replace(sm, look=replace(sm.look, distance=distance))
+
+
 # name: the change to a sample (identity gaze: iris offset, in texture pixels / 2, vertically;
-# eye_open and brow_raise: the identity's eyelid opening, drawn from 0.55-1.05, and brow lift, -0.5-1.0)
+# eye_open and brow_raise: the identity's eyelid opening, drawn from 0.55-1.05, and brow lift, -0.5-1.0;
+# camera distance in head units of 100 mm, drawn from data.synthetic.camera_distance, uniformly in 1 / distance)
 FACTORS = {
     "as drawn": lambda sm: sm,
     "irises raised (gaze y -3)": _gaze(-3.0),
@@ -70,6 +91,16 @@ FACTORS = {
     "brows lowered (brow_raise -0.5)": _identity(brow_raise=-0.5),
     "brows raised (brow_raise +1.0)": _identity(brow_raise=1.0),
     "ambient light only": _flat,
+    "camera 0.5 m away (distance 5)": _camera(5.0),
+    "camera 1 m away (distance 10)": _camera(10.0),
+    "camera 4 m away (distance 40)": _camera(40.0),
+    "orthographic camera": _camera(float("inf")),
+    "no hair (bald)": _identity(hair="bald"),
+    "hair 3x as thick (hair_volume 3)": _identity(hair_volume=3.0),
+    "eyes turned to the camera (eye_contact)": _eye_contact,
+    "no blur, no down-sampling": _sharp,
+    "rendered at 2x the image size": _resolution(2.0),
+    "rendered at 2x, no blur or down-sampling": lambda sm: _resolution(2.0)(_sharp(sm)),
 }
 
 
@@ -83,6 +114,8 @@ def variants(cfg: dict, heads: int, factors: dict, seed: int = 0) -> tuple[list,
         yaw = float(rng.uniform(-YAW, YAW))
         for pitch in PITCHES:
             posed = replace(sm, ypr=(yaw, pitch, 0.0), label=(yaw, pitch, 0.0))
+            if sm.gaze is not None:  # eyes that looked at the camera keep looking at it (data.synthetic.eye_contact)
+                posed = _eye_contact(posed)
             for f, change in enumerate(factors.values()):
                 out.append(replace(change(posed), name=f"image{len(out):05d}"))
                 meta.append((f, pitch))

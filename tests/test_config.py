@@ -29,6 +29,9 @@ def test_repository_params_resolve_every_experiment():
     ({"crop": {"store_size": "big"}}, "params.yaml crop.store_size: Input should be a valid integer"),
     ({"crop": {"train_k": [0.4, 0.2]}}, "params.yaml crop.train_k: give [low, high] with low <= high"),
     ({"data": {"synthetic": {"test_images": -5}}}, "params.yaml data.synthetic.test_images: Input should be greater than or equal to 1, got -5"),
+    ({"data": {"synthetic": {"camera_distance": [40, 10]}}},
+     "params.yaml data.synthetic.camera_distance: give [nearest, farthest] with nearest <= farthest, got [40.0, 10.0]"),
+    ({"data": {"synthetic": {"eye_contact": 1.5}}}, "params.yaml data.synthetic.eye_contact: Input should be less than or equal to 1, got 1.5"),
     ({"robustness": {"shift": 0.7}}, "params.yaml robustness.shift: Input should be less than 0.5, got 0.7"),
     ({"run": ["dadl", "nope"]}, "params.yaml run: 'nope' is not under experiments"),
 ])

@@ -3,6 +3,8 @@ a checkpoint. The factors must change what they name and nothing else; the readi
 each rendered head under its own factor and pitch."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,9 @@ import torch
 from benchmarks.render_cues import FACTORS, PITCHES, pitch_readings, variants
 from models.registry import build_model
 from pipeline.engine.inference import save_checkpoint
+from pipeline.core.angles import rotation_matrix
 from pipeline.sources import synthetic
+from pipeline.sources.synthetic import head as H
 from tests.support import experiment, repo_params
 
 CFG = {**repo_params()["data"]["synthetic"], "image_size": 96}
@@ -26,6 +30,26 @@ def test_each_head_is_drawn_at_every_pitch_and_factor():
     for sm, (f, _) in zip(samples, meta):
         if list(FACTORS)[int(f)] == "key light from above (60 deg)":
             assert np.degrees(np.arcsin(-sm.look.light.direction[1])) == pytest.approx(60.0)
+
+
+def test_camera_hair_eye_and_resolution_factors_set_what_they_name():
+    samples, meta = variants(CFG, 2, FACTORS)
+    names = list(FACTORS)
+    at = lambda name: [sm for sm, (f, _) in zip(samples, meta) if names[int(f)] == name]  # noqa: E731
+    drawn = {(sm.identity, sm.label): sm for sm in at("as drawn")}  # each head at each pitch
+    for name, check in [
+        ("camera 1 m away (distance 10)", lambda sm, b: sm.look.distance == 10.0 and sm.look == dataclasses.replace(b.look, distance=10.0)),
+        ("orthographic camera", lambda sm, b: sm.look.distance == float("inf")),
+        ("hair 3x as thick (hair_volume 3)", lambda sm, b: sm.identity == dataclasses.replace(b.identity, hair_volume=3.0)),
+        ("eyes turned to the camera (eye_contact)", lambda sm, b: sm.gaze == H.camera_gaze(rotation_matrix(*b.ypr)) and sm.look == b.look),
+        ("rendered at 2x the image size", lambda sm, b: sm.size == (2 * b.size[0], 2 * b.size[1]) and sm.scale == 2 * b.scale),
+        ("no blur, no down-sampling", lambda sm, b: sm.look.blur == 0.0 and sm.look.down == 1.0),
+    ]:
+        changed = at(name)
+        assert len(changed) == 2 * len(PITCHES)
+        for sm in changed:
+            key = (dataclasses.replace(sm.identity, hair_volume=1.0), sm.label)
+            assert check(sm, drawn[key]), name
 
 
 def test_the_gaze_factor_changes_only_the_eyes():

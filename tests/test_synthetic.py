@@ -181,6 +181,56 @@ def test_sign_conventions_on_projected_landmarks():
     assert np.hypot(u - r.lm68[0, 30], v - r.lm68[1, 30]) < 3 and u < eyes(r)[0] - 2
 
 
+def test_photographic_settings_change_only_what_they_name():
+    """eye_contact, camera_distance and hair_volume each change their own part of the 300W-LP- and
+    AFLW2000-style samples and no other draw, so an ablation of one compares the same images."""
+    base = synthetic.plan(TINY)
+    photo = [i for i, sm in enumerate(base) if sm.dataset != "hpdb"]
+    eyes = synthetic.plan({**TINY, "eye_contact": 1.0})
+    far = synthetic.plan({**TINY, "camera_distance": [10.0, 40.0]})
+    hair = synthetic.plan({**TINY, "hair_volume": 3.0})
+    for i in photo:
+        assert base[i].gaze is None and eyes[i] == dataclasses.replace(base[i], gaze=eyes[i].gaze)
+        assert eyes[i].gaze == pytest.approx(H.camera_gaze(rotation_matrix(*base[i].ypr)), abs=0.6)  # within the jitter
+        assert far[i] == dataclasses.replace(base[i], look=dataclasses.replace(base[i].look, distance=far[i].look.distance))
+        assert 10.0 <= far[i].look.distance <= 40.0
+        assert hair[i] == dataclasses.replace(base[i], identity=dataclasses.replace(base[i].identity, hair_volume=3.0))
+    assert min(base[i].look.distance for i in photo) < 10.0  # the default range reaches nearer
+    assert all(sm.gaze is None and sm.name == b.name for sm, b in zip(eyes, base) if sm.dataset == "hpdb")
+    assert 0 < sum(sm.gaze is not None for sm in synthetic.plan({**TINY, "eye_contact": 0.5})) < len(photo)
+
+
+def test_camera_gaze_turns_the_irises_to_the_camera():
+    assert H.camera_gaze(rotation_matrix(0, 0, 0)) == pytest.approx((0.0, 0.0))
+    down, up = H.camera_gaze(rotation_matrix(0, -20, 0)), H.camera_gaze(rotation_matrix(0, 20, 0))
+    # a head looking down (negative pitch) sees the camera above: its irises move up the texture (-y)
+    assert down[0] == pytest.approx(0.0, abs=1e-9) and down[1] < 0 < up[1] and up[1] == pytest.approx(-down[1])
+    assert down[1] == pytest.approx(H.EYEBALL_RADIUS * H.TEX / 1.9 * np.sin(np.radians(-20)) / 2)
+    left, right = H.camera_gaze(rotation_matrix(-30, 0, 0)), H.camera_gaze(rotation_matrix(30, 0, 0))
+    assert right[0] > 0 > left[0] and right[0] == pytest.approx(-left[0]) and right[1] == pytest.approx(0.0, abs=1e-9)
+    # beyond the eyes' reach they stop at EYE_RANGE
+    assert H.camera_gaze(rotation_matrix(80, 0, 0)) == pytest.approx(H.camera_gaze(rotation_matrix(0, 0, 0), (H.EYE_RANGE[0], 0)))
+    assert H.camera_gaze(rotation_matrix(0, -60, 0))[1] == pytest.approx(H.camera_gaze(rotation_matrix(0, -H.EYE_RANGE[1], 0))[1])
+
+
+def test_eye_contact_moves_only_the_irises_and_hair_volume_only_the_hair():
+    idt = dataclasses.replace(H.neutral_identity(), hair="medium")
+    head = H.build_head(idt)
+    R = rotation_matrix(0, -20, 0)
+    light = scene.sample_light(np.random.default_rng(0), "train")
+    plain = H.render(head, R, (48, 52), 30, (96, 96), light)
+    looking = H.render(H.with_gaze(head, H.camera_gaze(R)), R, (48, 52), 30, (96, 96), light)
+    rows = np.flatnonzero(np.any(plain.rgb != looking.rgb, axis=(1, 2))) + plain.box[1]
+    eyes = plain.lm68[1, 36:48]
+    assert len(rows) and rows.min() >= eyes.min() - 3 and rows.max() <= eyes.max() + 3
+    np.testing.assert_array_equal(plain.lm68, looking.lm68)
+    thick = H.build_head(dataclasses.replace(idt, hair_volume=3.0))
+    top = lambda h: min(p.verts[:, 1].min() for p in h.parts if p.material == H.HAIR)  # noqa: E731
+    assert top(head) - top(thick) > 1.5 * H.HAIR_THICKNESS["medium"]  # higher by about twice the added thickness
+    np.testing.assert_array_equal(head.lm68, thick.lm68)
+    assert [p.verts.shape for p in head.parts if p.material != H.HAIR] == [p.verts.shape for p in thick.parts if p.material != H.HAIR]
+
+
 def test_pose_distributions_and_extremes():
     rng = np.random.default_rng(0)
     train = np.array([scene.sample_pose(rng, "train") for _ in range(8000)])

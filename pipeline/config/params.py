@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
 from pipeline.core.errors import ConfigError
-from pipeline.core.fields import Count, NonNegativeFloat, NotBool, PositiveFloat, PositiveInt, Share
+from pipeline.core.fields import Count, NonNegativeFloat, NotBool, PositiveFloat, PositiveInt, Probability, Share
 from pipeline.core.paths import PARAMS
 
 DATASETS = ("300w_lp", "aflw2000", "biwi", "biwi_npz")  # what data.sources can name
@@ -52,6 +52,15 @@ class Synthetic(Section):
     biwi_frames: PositiveInt
     biwi_size: tuple[Annotated[int, Field(ge=32), NotBool], Annotated[int, Field(ge=32), NotBool]]
     label_noise: NonNegativeFloat
+    camera_distance: tuple[PositiveFloat, PositiveFloat]
+    hair_volume: PositiveFloat
+    eye_contact: Probability
+
+    @model_validator(mode="after")
+    def _distance(self):
+        if self.camera_distance[0] > self.camera_distance[1]:
+            raise ValueError(f"camera_distance: give [nearest, farthest] with nearest <= farthest, got {list(self.camera_distance)}")
+        return self
 
 
 class Data(Section):

@@ -24,4 +24,5 @@ Count = Annotated[int, Field(ge=0), NotBool]
 PositiveFloat = Annotated[float, Field(gt=0), NotBool]
 NonNegativeFloat = Annotated[float, Field(ge=0), NotBool]
 Share = Annotated[float, Field(ge=0, lt=1), NotBool]
+Probability = Annotated[float, Field(ge=0, le=1), NotBool]
 Switch = StrictBool

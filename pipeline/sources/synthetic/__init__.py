@@ -46,7 +46,8 @@ BIWI_DEPTH_FOCAL_640 = 575.8
 HEAD_FRACTION = (0.45, 0.65)  # head height (crown to chin) as a share of the image side
 _HEAD_HEIGHT_UNITS = 2.4  # crown (with hair) to chin, head units
 # Random streams, the second entry of every SeedSequence
-TRAIN_IDENTITY, TRAIN_VIEW, TRAIN_NOISE, TEST_IDENTITY, TEST_SAMPLE, BIWI_SEQUENCE, BIWI_FRAME, BIWI_NOISE = range(1, 9)
+TRAIN_IDENTITY, TRAIN_VIEW, TRAIN_NOISE, TEST_IDENTITY, TEST_SAMPLE, BIWI_SEQUENCE, BIWI_FRAME, BIWI_NOISE, TRAIN_EYES, TEST_EYES = range(1, 11)
+EYE_JITTER = 4.0  # deg (sd): eyes meant for the camera miss it by about this much
 
 
 def _rng(seed: int, stream: int, *index: int) -> np.random.Generator:
@@ -68,12 +69,29 @@ class Sample:
     size: tuple  # (W, H)
     seed: int  # pixel-level randomness (occluders' placement is in look)
     extra: tuple = ()  # BIWI: (R_ext, centre_mm)
+    gaze: tuple | None = None  # Identity.gaze of this view when its eyes turn to the camera (None: the identity's own)
 
 
 def _noisy(ypr, cfg, stream, *index):
     if cfg["label_noise"] <= 0:
         return tuple(ypr)
     return tuple(np.asarray(ypr) + _rng(cfg["seed"], stream, *index).normal(0, cfg["label_noise"], 3))
+
+
+def _hair(identity: H.Identity, cfg) -> H.Identity:
+    """The identity with params.yaml's `hair_volume` (a setting, not a draw: other draws stay)."""
+    return identity if cfg["hair_volume"] == 1.0 else replace(identity, hair_volume=float(cfg["hair_volume"]))
+
+
+def _eye_contact(cfg, ypr, stream, *index) -> tuple | None:
+    """With probability `eye_contact`, the gaze of eyes looking at the camera (head.camera_gaze), from
+    its own stream: other draws, and so the rest of the data, do not change with the setting."""
+    if cfg["eye_contact"] <= 0:
+        return None
+    rng = _rng(cfg["seed"], stream, *index)
+    if rng.random() >= cfg["eye_contact"]:
+        return None
+    return H.camera_gaze(rotation_matrix(*ypr), tuple(rng.normal(0.0, EYE_JITTER, 2)))
 
 
 def _framing(rng, size):
@@ -97,10 +115,10 @@ def _train_sample(cfg, si: int, i: int) -> Sample:
     rng = _rng(seed, TRAIN_VIEW, si, i)
     ypr = scene.sample_pose(rng, "train")
     centre, scale = _framing(rng, size)
-    look = replace(scene.sample_look(rng, "train"), light=shared.light, background=shared.background)
+    look = replace(scene.sample_look(rng, "train", tuple(cfg["camera_distance"])), light=shared.light, background=shared.background)
     sub = SUBSETS[si]
-    return Sample("300W_LP", f"{sub}/{sub}_{ident}_{view}", tuple(ypr), _noisy(ypr, cfg, TRAIN_NOISE, si, i), identity, look,
-                  centre, scale, (size, size), int(rng.integers(2**62)))
+    return Sample("300W_LP", f"{sub}/{sub}_{ident}_{view}", tuple(ypr), _noisy(ypr, cfg, TRAIN_NOISE, si, i), _hair(identity, cfg), look,
+                  centre, scale, (size, size), int(rng.integers(2**62)), gaze=_eye_contact(cfg, ypr, TRAIN_EYES, si, i))
 
 
 def _test_sample(cfg, i: int) -> Sample:
@@ -109,8 +127,9 @@ def _test_sample(cfg, i: int) -> Sample:
     rng = _rng(seed, TEST_SAMPLE, i)
     ypr = scene.sample_pose(rng, "test")
     centre, scale = _framing(rng, size)
-    return Sample("AFLW2000", f"image{i:05d}", tuple(ypr), tuple(ypr), identity, scene.sample_look(rng, "test"), centre,
-                  scale, (size, size), int(rng.integers(2**62)))
+    look = scene.sample_look(rng, "test", tuple(cfg["camera_distance"]))
+    return Sample("AFLW2000", f"image{i:05d}", tuple(ypr), tuple(ypr), _hair(identity, cfg), look, centre,
+                  scale, (size, size), int(rng.integers(2**62)), gaze=_eye_contact(cfg, ypr, TEST_EYES, i))
 
 
 def biwi_calibration(rng, size) -> tuple[Calibration, Calibration]:
@@ -182,7 +201,10 @@ def render_sample(sm: Sample):
     R = rotation_matrix(*sm.ypr)
     if sm.extra:
         R = sm.extra[0] @ R  # the RGB camera sees the depth-frame pose rotated by the extrinsics
-    r = H.render(_head(sm.identity, sm.look.hat), R, sm.centre, sm.scale, sm.size, sm.look.light, distance=sm.look.distance)
+    head = _head(sm.identity, sm.look.hat)
+    if sm.gaze is not None:
+        head = H.with_gaze(head, sm.gaze)
+    r = H.render(head, R, sm.centre, sm.scale, sm.size, sm.look.light, distance=sm.look.distance)
     return scene.compose(r, sm.look, sm.scale, sm.seed), r
 
 

@@ -30,7 +30,7 @@ the chin on nearly every head looking down.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -72,7 +72,7 @@ class Identity:
     smile: float  # -0.5 .. 1
     eye_open: float  # 0.3 .. 1.1
     brow_raise: float
-    gaze: tuple  # iris offset (x, y) in eye half-widths
+    gaze: tuple  # iris offset: x in quarter eye widths, y in 2 texture px (camera_gaze turns angles into it)
     skin: tuple
     lip_col: tuple
     iris: tuple
@@ -84,6 +84,7 @@ class Identity:
     beard: str  # none | stubble | moustache | goatee | full
     shirt: tuple
     tex_seed: int
+    hair_volume: float = 1.0  # multiplier of the hair style's thickness (HAIR_THICKNESS)
 
 
 @dataclass(frozen=True)
@@ -252,10 +253,13 @@ def _lumpy(verts, centre, seed, amount):
     return np.asarray(centre) + u * (r + amount * bump[:, None])
 
 
+HAIR_THICKNESS = {"short": 0.04, "medium": 0.075, "long": 0.08, "fringe": 0.06}  # head units, over the cranium
+
+
 def _hair_parts(idt: Identity, cran_c, cran_a) -> list:
     if idt.hair in ("shaved", "bald"):
         return []
-    vol = {"short": 0.04, "medium": 0.075, "long": 0.08, "fringe": 0.06}[idt.hair]
+    vol = HAIR_THICKNESS[idt.hair] * idt.hair_volume
     keep = lambda p: p[1] < hair_limit(idt, p) - 0.03  # noqa: E731
     c = (0, cran_c[1] - 0.02, cran_c[2] + 0.02)
     v, t = M.ellipsoid_mesh(c, np.asarray(cran_a) + vol, nu=36, nv=20)
@@ -354,6 +358,38 @@ def build_head(idt: Identity, hat: tuple | None = None) -> Head:
     lm68, lm21 = _landmarks(FV, ears)
     parts = [face, cran, jaw, *ears] + _hair_parts(idt, cran_c, cran_a) + (_hat_parts(cran_c, cran_a) if hat is not None else [])
     return Head(idt, parts, lm68, lm21, _face_texture(idt, V0), hat, _chin_path(FV))
+
+
+EYEBALL_RADIUS = 0.12  # head units (12 mm): how far the iris centre moves per unit sine of the eye's turn
+EYE_RANGE = (35.0, 25.0, 30.0)  # how far eyes turn in their sockets (deg): sideways, up, down
+
+
+@lru_cache(maxsize=1)
+def _eye_width() -> float:
+    """Width of the painted eye opening in texture px (the same for every identity: canonical uv)."""
+    xs = _face_uv(_canonical()[0])[list(M.EYE_R), 0] * TEX
+    return float(xs.max() - xs.min())
+
+
+def camera_gaze(R, jitter=(0.0, 0.0)) -> tuple:
+    """The `Identity.gaze` of eyes looking at the camera from a head at head-to-camera rotation R,
+    as subjects of photographs do: the direction to the camera (-z of the camera frame) in the head
+    frame, turned `jitter` degrees more (sideways to +x, down), limited to EYE_RANGE, moves the iris
+    by EYEBALL_RADIUS x sine of each turn in the texture's frontal projection."""
+    d = np.asarray(R, dtype=np.float64).T @ np.array([0.0, 0.0, -1.0])
+    side = np.clip(np.degrees(np.arctan2(d[0], -d[2])) + jitter[0], -EYE_RANGE[0], EYE_RANGE[0])
+    down = np.clip(np.degrees(np.arctan2(d[1], -d[2])) + jitter[1], -EYE_RANGE[1], EYE_RANGE[2])
+    px_x, px_y = EYEBALL_RADIUS * TEX / 1.6, EYEBALL_RADIUS * TEX / 1.9  # _face_uv's scale, texture px per head unit
+    return (float(px_x * np.sin(np.radians(side)) / (0.25 * _eye_width())), float(px_y * np.sin(np.radians(down)) / 2))
+
+
+def with_gaze(head: Head, gaze) -> Head:
+    """The same head with its irises moved to `gaze` (only the face texture changes)."""
+    ident = replace(head.ident, gaze=tuple(gaze))
+    out = replace(head, ident=ident, texture=_face_texture(ident, _canonical()[0]))
+    if hasattr(head, "_scene"):
+        out._scene = head._scene  # the same meshes (_head_scene)
+    return out
 
 
 def _face_uv(V):

@@ -21,11 +21,11 @@ from pipeline.sources.synthetic.head import Light, Render
 
 DOMAINS = {
     "train": dict(bg="photo", occluder=0.22, hat=0.06, blur=0.35, down=0.15, noise=0.02, jpeg=(60, 96), gain=0.05,
-                  extreme=0.02, yaw_sd=None, pitch_sd=20.0, roll_sd=15.0, gray=0.15, shadow=0.5, near=5.0),
+                  extreme=0.02, yaw_sd=None, pitch_sd=20.0, roll_sd=15.0, gray=0.15, shadow=0.5, photo=True),
     "test": dict(bg="scenery", occluder=0.45, hat=0.12, blur=0.5, down=0.3, noise=0.03, jpeg=(30, 96), gain=0.08,
-                 extreme=0.012, yaw_sd=35.0, pitch_sd=18.0, roll_sd=12.0, gray=0.15, shadow=0.5, near=5.0),
+                 extreme=0.012, yaw_sd=35.0, pitch_sd=18.0, roll_sd=12.0, gray=0.15, shadow=0.5, photo=True),
     "biwi": dict(bg="room", occluder=0.0, hat=0.0, blur=0.0, down=0.0, noise=0.012, jpeg=(0, 1), gain=0.02, gray=0.0,
-                 shadow=0.0, near=None),
+                 shadow=0.0, photo=False),
 }
 OVERHEAD = 0.6  # share of training key lights drawn from high above
 OCCLUDERS = ("hand", "bar", "sunglasses", "mask", "patch")
@@ -92,7 +92,9 @@ def sample_light(rng: np.random.Generator, domain: str) -> Light:
                  shadow)
 
 
-def sample_look(rng: np.random.Generator, domain: str) -> Look:
+def sample_look(rng: np.random.Generator, domain: str, distance: tuple = (5.0, 40.0)) -> Look:
+    """A photograph's look; `distance`: the nearest and farthest camera (head units), drawn
+    uniformly in 1 / distance (params.yaml data.synthetic.camera_distance; BIWI's camera is fixed)."""
     d = DOMAINS[domain]
     light = sample_light(rng, domain)
     background = (d["bg"], int(rng.integers(2**62)))
@@ -105,11 +107,11 @@ def sample_look(rng: np.random.Generator, domain: str) -> Look:
     down = float(rng.uniform(0.35, 0.7)) if rng.random() < d["down"] else 1.0
     look = Look(light, background, occ, hat, blur, down, float(rng.uniform(0, d["noise"])),
                 tuple(rng.normal(1, d["gain"], 3)), float(rng.uniform(0.85, 1.15)), int(rng.integers(*d["jpeg"])))
-    if d["near"] is None:
+    if not d["photo"]:
         return look
     from dataclasses import replace  # noqa: PLC0415
     return replace(look, gray=bool(rng.random() < d["gray"]), saturation=float(rng.uniform(0.5, 1.3)),
-                   contrast=float(rng.uniform(0.75, 1.3)), distance=float(1.0 / rng.uniform(1 / 40, 1 / d["near"])))
+                   contrast=float(rng.uniform(0.75, 1.3)), distance=float(1.0 / rng.uniform(1 / distance[1], 1 / distance[0])))
 
 
 # ----------------------------------------------------------------------------------------------
