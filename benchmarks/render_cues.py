@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config.params import load_params
+from pipeline.core.angles import rotation_matrix
 from pipeline.core.errors import DataError, cli
 from pipeline.data.cropping import cropped_folder
 from pipeline.engine.inference import load_checkpoint, predict_as_trained
 from pipeline.sources import synthetic
-from pipeline.core.angles import rotation_matrix
 from pipeline.sources.synthetic import head as H, scene
 
 PITCHES = (-20.0, 0.0, 20.0)
