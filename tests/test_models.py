@@ -161,3 +161,30 @@ def test_frozen_stride_needs_pretrained_weights_and_a_stride():
     with pytest.raises(ConfigError, match=r"frozen_stride"):
         experiment("x", "dadl", pretrained=True, frozen_stride=5)
     assert build("dadl")._frozen == []
+
+
+def test_weight_average_follows_the_weights_and_batchnorm_statistics():
+    """train.ema: the average starts at the weights of the first step and then moves (1 - decay)
+    of the way towards each new step's weights, BatchNorm's running statistics included (they are
+    what an averaged network reads at test time)."""
+    from pipeline.engine.training import averaged  # noqa: PLC0415
+
+    assert averaged(torch.nn.Linear(2, 2), None) is None
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    ema = averaged(model, 0.75)
+    snapshots = []
+    for _ in range(3):
+        model.train()(torch.randn(2, 3, 8, 8) + 1.0)  # moves the running statistics
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        ema.update_parameters(model)
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+    averaged_state = ema.module.state_dict()
+    for key in ("0.weight", "0.bias", "1.weight", "1.running_mean", "1.running_var"):
+        expected = snapshots[0][key]
+        for later in snapshots[1:]:
+            expected = 0.75 * expected + 0.25 * later[key]
+        assert torch.allclose(averaged_state[key], expected, atol=1e-6), key
+        assert not torch.allclose(averaged_state[key], snapshots[-1][key]), key

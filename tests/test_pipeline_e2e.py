@@ -71,24 +71,28 @@ def test_mlflow_holds_train_and_evaluate_runs(tiny_repro):
     assert "aflw2000_mae" in evaluate.data.metrics and "biwi_mae" in evaluate.data.metrics
 
 
+# python -c TRAIN NAME OVERRIDES_JSON crash|-: trains dadl (with the overrides) into results/NAME, exiting
+# with status 3 after its first epoch when told to crash; prints the MLflow run id
+TRAIN = (
+    "import json, sys\n"
+    "from pipeline.config.experiment import resolve_experiment\n"
+    "from pipeline.config.params import load_params\n"
+    "from pipeline.engine.training import train_experiment\n"
+    "from pipeline.core.paths import experiment_dir\n"
+    "cfg = resolve_experiment(load_params(), 'dadl', overrides=json.loads(sys.argv[2]))\n"
+    "def crash(epoch, mae):\n"
+    "    if sys.argv[3] == 'crash' and epoch == 0: raise SystemExit(3)\n"
+    "r = train_experiment(cfg, experiment_dir(sys.argv[1]), progress=False, on_epoch=crash)\n"
+    "print('RUN', r['run_id'])\n"
+)
+
+
 def test_training_resumes_after_a_crash(tiny_project):
     proj = tiny_project
-    driver = (
-        "import sys\n"
-        "from pipeline.config.experiment import resolve_experiment\n"
-        "from pipeline.config.params import load_params\n"
-        "from pipeline.engine.training import train_experiment\n"
-        "from pipeline.core.paths import experiment_dir\n"
-        "cfg = resolve_experiment(load_params(), 'dadl', overrides={'seed': 7})\n"
-        "def crash(epoch, mae):\n"
-        "    if sys.argv[1] == 'crash' and epoch == 0: raise SystemExit(3)\n"
-        "r = train_experiment(cfg, experiment_dir('resumed'), progress=False, on_epoch=crash)\n"
-        "print('RUN', r['run_id'])\n"
-    )
-    crashed = run(proj, sys.executable, "-c", driver, "crash", check=False)
+    crashed = run(proj, sys.executable, "-c", TRAIN, "resumed", '{"seed": 7}', "crash", check=False)
     assert crashed.returncode == 3
     assert not (proj / "results/resumed/model.pt").exists()  # no output from a crashed run
-    resumed = run(proj, sys.executable, "-c", driver, "resume")
+    resumed = run(proj, sys.executable, "-c", TRAIN, "resumed", '{"seed": 7}', "-")
     assert "resuming dadl after epoch 1" in resumed.stdout
     import mlflow
 
@@ -97,6 +101,25 @@ def test_training_resumes_after_a_crash(tiny_project):
     steps = [m.step for m in client.get_metric_history(run_id, "train_loss")]
     assert steps == [1, 2]  # one run, each epoch logged once
     assert not list((proj / "cache/resume").glob("*.pt"))  # resume state removed after success
+
+
+def test_weight_average_is_the_checkpoint_and_survives_a_crash(tiny_project):
+    """train.ema: model.pt holds the weight average, not the last step's weights (a run without
+    it, same seed, ends elsewhere), and a run killed after its first epoch and resumed writes
+    the same model.pt as one never killed (the average is kept in the resume state)."""
+    import torch
+
+    proj = tiny_project
+    ema, plain = '{"ema": 0.5, "epochs": 3, "lr_milestones": [2]}', '{"epochs": 3, "lr_milestones": [2]}'
+    run(proj, sys.executable, "-c", TRAIN, "whole", ema, "-")
+    assert run(proj, sys.executable, "-c", TRAIN, "resumed", ema, "crash", check=False).returncode == 3
+    run(proj, sys.executable, "-c", TRAIN, "resumed", ema, "-")
+    run(proj, sys.executable, "-c", TRAIN, "last", plain, "-")
+    whole, resumed, last = (torch.load(proj / f"results/{name}/model.pt", weights_only=False)["state_dict"]
+                            for name in ("whole", "resumed", "last"))
+    assert whole.keys() == last.keys()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    assert not all(torch.equal(whole[k], last[k]) for k in whole if k.endswith("weight"))
 
 
 @pytest.mark.parametrize("key, value, message", [

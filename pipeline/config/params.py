@@ -164,6 +164,9 @@ class Schedule(Section):
     # test-time flip augmentation: every score of a checkpoint (evaluate, robustness, report, predict) is the mean of the
     # crop's and its mirror's prediction; not the per-epoch validation. False for checkpoints from before the key existed
     test_flip: StrictBool = False
+    # exponential moving average of the weights (and BatchNorm statistics), updated after every step with this decay; the
+    # checkpoint and the per-epoch validation are the average's. null: none (the last step's weights)
+    ema: Annotated[float, Field(gt=0, lt=1), NotBool] | None = None
 
 
 class Train(Schedule):

@@ -5,6 +5,8 @@ cache/resume/, keyed by a hash of the configuration and of the training data, an
 the epoch is reported; the MLflow run of the interrupted attempt (its id is kept from the moment
 the run starts) is continued rather than duplicated, and an epoch it had not reported yet is
 logged then, once. A run whose loss runs away stops with one line and writes no checkpoint.
+With `train.ema`, the checkpoint is a moving average of the weights over the steps (`averaged`),
+kept in the resume state with the rest.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from models.registry import build_model
@@ -44,6 +47,15 @@ def _optimizer(model, exp: Experiment):
 def _save(path: Path, obj) -> None:
     with atomic_file(path) as tmp:
         torch.save(obj, tmp)
+
+
+def averaged(model, decay: float | None) -> AveragedModel | None:
+    """The exponential moving average of `model`'s weights and BatchNorm statistics (`train.ema`:
+    after each step average = decay * average + (1 - decay) * weights), or None without one. The
+    checkpoint, the per-epoch validation and MLflow's model are the average's."""
+    if decay is None:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def train_step(model, net, opt, scaler, images, targets, precision: str) -> tuple[float, dict]:
@@ -94,6 +106,8 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
     precision = precision_for(exp.precision, dev)
     scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
     opt = _optimizer(model, exp)
+    ema = averaged(model, exp.ema)
+    final = model if ema is None else ema.module  # what is validated, saved and logged
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(exp.lr_milestones), gamma=exp.lr_gamma)
     resume_path = CACHE / "resume" / f"{exp.name}-{state_key(exp, data_fp)}.pt"
     run_file = resume_path.with_name(resume_path.stem + ".run.json")
@@ -103,6 +117,8 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         start, history, run_id, first_loss = state["epoch"] + 1, state["history"], state["run_id"], state.get("first_loss")
         if rank == 0:
             print(f"resuming {exp.name} after epoch {start} from {resume_path}")
@@ -149,6 +165,8 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
                 if not math.isfinite(value):
                     raise Diverged(f"experiment {exp.name}: the training loss became {value} in epoch {epoch + 1}; "
                                    f"lower lr (now {exp.lr:g}) in params.yaml")
+                if ema is not None:
+                    ema.update_parameters(model)
                 first_loss = value if first_loss is None else first_loss
                 for k, v in {"loss": value, **parts}.items():
                     sums[k] = sums.get(k, 0.0) + v * len(images)
@@ -161,14 +179,15 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
                 continue
             row = {"epoch": epoch + 1, **{f"train_{k}": v / count for k, v in sums.items()}}
             if len(val_idx):
-                val_metrics = criterion_1(predict(model, store, val_idx, size, precision=precision, prefetch=exp.prefetch), store.ypr[val_idx])
+                val_metrics = criterion_1(predict(final, store, val_idx, size, precision=precision, prefetch=exp.prefetch), store.ypr[val_idx])
                 row.update({f"val_{k}": v for k, v in val_metrics.items() if k != "n"})
             row["lr"] = opt.param_groups[0]["lr"]
             row["seconds"] = time.time() - t0
             history.append(row)
             failpoints.hit("train.before_state")
             _save(resume_path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                "epoch": epoch, "history": history, "run_id": run_id, "first_loss": first_loss})
+                                "epoch": epoch, "history": history, "run_id": run_id, "first_loss": first_loss,
+                                **({} if ema is None else {"ema": ema.state_dict()})})
             failpoints.hit("train.after_state")  # saved, not yet reported: a re-run logs this epoch's metrics
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch + 1)
             if progress:
@@ -181,14 +200,14 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
             distributed.finish(world)
             return {"run_id": None, "rank": rank}
         out_dir.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(out_dir / "model.pt", exp, model, epochs=exp.epochs, train_run_id=run_id, data_fingerprint=data_fp, split=split)
+        save_checkpoint(out_dir / "model.pt", exp, final, epochs=exp.epochs, train_run_id=run_id, data_fingerprint=data_fp, split=split)
         with atomic_file(out_dir / "train_log.csv") as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
         failpoints.hit("train.after_checkpoint")
         mlflow.log_artifact(str(out_dir / "model.pt"))
         mlflow.log_artifact(str(out_dir / "train_log.csv"))
         example, _ = next(iter(Loader(store, [plan_batch(store, (val_idx if len(val_idx) else train_idx)[:4], size)], dev, prefetch=0)))
-        tracking.log_model(mlflow, model, example.cpu())
+        tracking.log_model(mlflow, final, example.cpu())
     resume_path.unlink(missing_ok=True)
     run_file.unlink(missing_ok=True)
     distributed.finish(world)

@@ -89,6 +89,8 @@ def describe(name: str, config: Experiment | None) -> str:
     if getattr(hp, "frozen_stride", 0):
         parts.append(f"frozen to stride {hp.frozen_stride}")
     parts += [f"{w} px" if w == h else f"{w}x{h} px", f"{config.epochs} ep"]
+    if config.ema is not None:
+        parts.append(f"weight average {config.ema:g}")
     if config.test_flip:
         parts.append("flip test")
     return f"{name} ({', '.join(parts)})"
