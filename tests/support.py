@@ -36,7 +36,7 @@ TOP_SKIP = {".git", ".venv", "data", "results", "cache", "mlflow.db", "mlartifac
 def merge(base: dict, extra: dict) -> dict:
     """`extra` merged into `base` (nested dicts merged, everything else replaced); returns base."""
     for k, v in extra.items():
-        base[k] = merge(base.get(k, {}), v) if isinstance(v, dict) else v
+        base[k] = merge(base.get(k) or {}, v) if isinstance(v, dict) else v  # a dict merged into null is itself
     return base
 
 

@@ -187,7 +187,7 @@ def test_augmentation_is_drawn_at_planning_and_repeatable():
     from pipeline.engine.loader import Loader
 
     cfg = Augment(brightness=0.4, contrast=0.4, saturation=0.4, grey=0.5, blur=0.5, blur_sigma=1.5, noise=0.5, noise_std=0.05,
-                  erase=0.5, erase_area=(0.05, 0.2))
+                  erase=0.5, erase_area=(0.05, 0.2), random_conv=0.5)
     rng = np.random.default_rng(0)
     n = 16
     labels = pd.DataFrame({"yaw": rng.uniform(-90, 90, n), "pitch": 0.0, "roll": 0.0, "cx": 16.0, "cy": 16.0})
@@ -204,6 +204,59 @@ def test_augmentation_is_drawn_at_planning_and_repeatable():
     assert float(augmented[0].min()) >= 0 and float(augmented[0].max()) <= 1
     grey = (augmented[0][:, 0] == augmented[0][:, 1]).flatten(1).all(1) & (augmented[0][:, 1] == augmented[0][:, 2]).flatten(1).all(1)
     assert 0 < int(grey.sum()) < n  # some samples grey, not all
+
+
+def test_random_convolution_mixes_colours_keeps_shapes_and_means():
+    """RandConv: a 1 x 1 kernel is one random 3 x 3 colour matrix at every pixel, about the channel
+    means; a larger kernel leaves flat regions flat (it changes texture, not shape); keep = 1 is the
+    image itself; each image has its own filter from its own generator, whatever else is in the batch."""
+    from pipeline.data.augment import random_conv
+
+    def seeded(*seeds):
+        return [torch.Generator().manual_seed(s) for s in seeds]
+
+    rng = np.random.default_rng(0)
+    image = torch.as_tensor(rng.uniform(0, 1, (1, 3, 12, 10)), dtype=torch.float32)
+    out = random_conv(image, [1], [0.0], seeded(5))
+    weight = torch.randn((3, 3, 1, 1), generator=torch.Generator().manual_seed(5)) * np.sqrt(2 / 3)
+    mean = image.mean((2, 3), keepdim=True)
+    assert torch.allclose(out, torch.einsum("oi,nihw->nohw", weight[:, :, 0, 0], image - mean) + mean, atol=1e-6)
+    assert torch.allclose(out.mean((2, 3)), image.mean((2, 3)), atol=1e-6)
+    assert torch.allclose(random_conv(image, [5], [1.0], seeded(1)), image, atol=1e-7)
+    two = torch.cat([image, image.flip(-1)])
+    both = random_conv(two, [5, 3], [0.3, 0.6], seeded(1, 2))  # one batch, two kernel sides
+    assert torch.allclose(both[:1], random_conv(image, [5], [0.3], seeded(1)), atol=1e-6)
+    assert torch.allclose(both[1:], random_conv(image.flip(-1), [3], [0.6], seeded(2)), atol=1e-6)
+
+    halves = torch.zeros((1, 3, 12, 12))
+    halves[..., 6:] = torch.tensor([0.9, 0.5, 0.1]).view(1, 3, 1, 1)  # left half black, right half orange
+    out = random_conv(halves, [5], [0.0], seeded(2))
+    left, right = out[..., :4], out[..., 8:]  # more than the kernel's radius (2) from the edge
+    assert torch.allclose(left, left[..., :1, :1].expand_as(left), atol=1e-6)
+    assert torch.allclose(right, right[..., :1, :1].expand_as(right), atol=1e-6)
+    assert not torch.allclose(out[..., 4:8], left[..., :1, :1].expand(1, 3, 12, 4), atol=1e-3)  # the edge stays an edge
+
+
+def test_random_convolution_is_drawn_for_its_share_of_samples():
+    """`random_conv: p` convolves about that share of a batch, each sample with a kernel size of
+    `random_conv_sizes`; the others are left as they were; off, it draws nothing from the batch's
+    generator (the batches of configurations without it do not change)."""
+    from pipeline.config.params import Augment
+    from pipeline.data import augment
+
+    rng = np.random.default_rng(7)
+    d = augment.draw(rng, 400, Augment(random_conv=0.5, random_conv_sizes=(3, 7)))
+    assert 150 < int((d.conv > 0).sum()) < 250 and set(np.unique(d.conv)) == {0, 3, 7}
+    assert float(d.keep.min()) >= 0 and float(d.keep.max()) <= 1
+    off, reference = np.random.default_rng(7), np.random.default_rng(7)
+    assert augment.draw(off, 400, Augment()).conv is None
+    augment.draw(reference, 400, Augment(random_conv=0.5))
+    assert off.random() != reference.random()  # the draws with it consumed more of the generator
+    images = torch.as_tensor(np.random.default_rng(1).uniform(0, 1, (8, 3, 16, 16)), dtype=torch.float32)
+    d = augment.draw(np.random.default_rng(3), 8, Augment(random_conv=0.5))
+    out = augment.apply(images, d)
+    changed = (out - images).abs().flatten(1).amax(1) > 1e-3
+    assert changed.tolist() == (d.conv > 0).tolist() and 0 < int(changed.sum()) < 8
 
 
 class _SideProbe(torch.nn.Module):

@@ -34,6 +34,8 @@ def test_repository_params_resolve_every_experiment():
     ({"data": {"synthetic": {"eye_contact": 1.5}}}, "params.yaml data.synthetic.eye_contact: Input should be less than or equal to 1, got 1.5"),
     ({"train": {"ema": 1.0}}, "params.yaml train.ema: Input should be less than 1, got 1.0"),
     ({"train": {"ema": True}}, "params.yaml train.ema: a number is needed, not true/false, got True"),
+    ({"train": {"augment": {"random_conv_sizes": [1, 4]}}},
+     "params.yaml train.augment.random_conv_sizes.1: a kernel size must be odd (it is centred on its pixel), got 4"),
     ({"robustness": {"shift": 0.7}}, "params.yaml robustness.shift: Input should be less than 0.5, got 0.7"),
     ({"run": ["dadl", "nope"]}, "params.yaml run: 'nope' is not under experiments"),
 ])

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.fields import Count, NonNegativeFloat, NotBool, PositiveFloat, PositiveInt, Probability, Share
@@ -35,6 +35,15 @@ def _side_pair(value):
 
 
 Size = Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(_side_pair)]  # (width, height) in pixels
+
+
+def _odd(value):
+    if value % 2 == 0:
+        raise ValueError("a kernel size must be odd (it is centred on its pixel)")
+    return value
+
+
+OddSide = Annotated[PositiveInt, AfterValidator(_odd)]  # a convolution kernel's side
 
 
 class Section(BaseModel):
@@ -126,18 +135,21 @@ class Protocol(ProtocolSpec):
 
 class Augment(Section):
     """Photometric augmentation of training crops (pipeline.data.augment): colour factors drawn
-    in [1 - x, 1 + x], and the probability of each other change per sample."""
+    in [1 - x, 1 + x], and the probability of each other change per sample. Every key defaults
+    to off, so `augment: {random_conv: 0.5}` turns on one change alone."""
 
-    brightness: Annotated[float, Field(ge=0, lt=1), NotBool]
-    contrast: Annotated[float, Field(ge=0, lt=1), NotBool]
-    saturation: Annotated[float, Field(ge=0, le=1), NotBool]
-    grey: Annotated[float, Field(ge=0, le=1), NotBool]  # probability of a grey image
-    blur: Annotated[float, Field(ge=0, le=1), NotBool]  # probability of a Gaussian blur ...
-    blur_sigma: Annotated[float, Field(ge=0.3), NotBool]  # ... of sigma up to this many pixels
-    noise: Annotated[float, Field(ge=0, le=1), NotBool]  # probability of additive noise ...
-    noise_std: NonNegativeFloat  # ... of std up to this (images in [0, 1])
-    erase: Annotated[float, Field(ge=0, le=1), NotBool]  # probability of a random-erasing rectangle ...
-    erase_area: tuple[Share, Share]  # ... covering this share of the crop
+    brightness: Annotated[float, Field(ge=0, lt=1), NotBool] = 0.0
+    contrast: Annotated[float, Field(ge=0, lt=1), NotBool] = 0.0
+    saturation: Annotated[float, Field(ge=0, le=1), NotBool] = 0.0
+    grey: Annotated[float, Field(ge=0, le=1), NotBool] = 0.0  # probability of a grey image
+    blur: Annotated[float, Field(ge=0, le=1), NotBool] = 0.0  # probability of a Gaussian blur ...
+    blur_sigma: Annotated[float, Field(ge=0.3), NotBool] = 1.5  # ... of sigma up to this many pixels
+    noise: Annotated[float, Field(ge=0, le=1), NotBool] = 0.0  # probability of additive noise ...
+    noise_std: NonNegativeFloat = 0.0  # ... of std up to this (images in [0, 1])
+    erase: Annotated[float, Field(ge=0, le=1), NotBool] = 0.0  # probability of a random-erasing rectangle ...
+    erase_area: tuple[Share, Share] = (0.02, 0.2)  # ... covering this share of the crop
+    random_conv: Probability = 0.0  # probability of a random convolution ...
+    random_conv_sizes: tuple[OddSide, ...] = Field((1, 3, 5, 7), min_length=1)  # ... of one of these kernel sizes
 
 
 class Schedule(Section):

@@ -1,6 +1,8 @@
 """Photometric augmentation of training batches, for a model that must hold on images unlike its
 training set (the built-in renderer's heads against real photographs): colour, grey, blur, noise,
-JPEG-like block artefacts are out of scope; random erasing stands in for occluders.
+JPEG-like block artefacts are out of scope; random erasing stands in for occluders, and random
+convolutions (RandConv: Xu et al., "Robust and Generalizable Visual Representation Learning via
+Random Convolutions", ICLR 2021) change local texture and colour while shapes stay.
 
 The random draws are made when a batch is planned (pipeline.data.batches.plan_batch), in order,
 with the batch's generator, so augmented batches are as reproducible as the crops; they are
@@ -32,6 +34,8 @@ class Draws:
     noise: np.ndarray  # std of additive noise (images in [0, 1])
     erase: np.ndarray  # N x 4: x0, y0, x1, y1 as shares of the side; all 0 = none
     seed: int
+    conv: np.ndarray | None = None  # kernel side of each sample's random convolution, 0 = none
+    keep: np.ndarray | None = None  # share of the original image mixed back into the convolved one
 
 
 def draw(rng: np.random.Generator, n: int, cfg: Augment) -> Draws:
@@ -47,7 +51,11 @@ def draw(rng: np.random.Generator, n: int, cfg: Augment) -> Draws:
     w, h = np.clip(np.sqrt(area * aspect), 0, 1), np.clip(np.sqrt(area / aspect), 0, 1)
     x0, y0 = rng.uniform(0, 1 - w), rng.uniform(0, 1 - h)
     erase = np.where((rng.random(n) < cfg.erase)[:, None], np.stack([x0, y0, x0 + w, y0 + h], axis=1), 0.0)
-    return Draws(brightness, contrast, saturation, grey, blur, noise, erase, int(rng.integers(2**31)))
+    seed = int(rng.integers(2**31))
+    if not cfg.random_conv:  # drawing nothing keeps the batches of configurations without it as they were
+        return Draws(brightness, contrast, saturation, grey, blur, noise, erase, seed)
+    conv = np.where(rng.random(n) < cfg.random_conv, rng.choice(cfg.random_conv_sizes, n), 0)
+    return Draws(brightness, contrast, saturation, grey, blur, noise, erase, seed, conv, rng.uniform(0, 1, n))
 
 
 def _column(values: np.ndarray, like: torch.Tensor) -> torch.Tensor:
@@ -65,16 +73,51 @@ def _blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
+def random_conv(images: torch.Tensor, sides, keep, generators) -> torch.Tensor:
+    """N x 3 x h x w -> keep * image + (1 - keep) * a random 3-to-3-channel convolution of it, per
+    image, as RandConv's mixing variant: Kaiming-normal weights (std sqrt(2 / (3 side^2))) drawn
+    from the image's generator, applied to the image less its channel means and those means added
+    back (the random filter changes texture and colour contrasts, not the mean colour); borders
+    repeat the edge pixels. Images of one kernel side share one grouped convolution."""
+    out = torch.empty_like(images)
+    sides = np.asarray(sides)
+    for side in np.unique(sides):
+        rows = np.flatnonzero(sides == side)
+        side, r = int(side), int(side) // 2
+        weight = torch.cat([torch.randn((3, 3, side, side), generator=generators[i], device=images.device, dtype=images.dtype)
+                            for i in rows]) * float(np.sqrt(2.0 / (3 * side * side)))
+        part = images[rows]
+        mean = part.mean((2, 3), keepdim=True)
+        centred = F.pad(part - mean, (r, r, r, r), mode="replicate")
+        convolved = F.conv2d(centred.reshape(1, -1, *centred.shape[2:]), weight, groups=len(rows)).view_as(part) + mean
+        mix = torch.as_tensor(np.asarray(keep)[rows], dtype=images.dtype, device=images.device).view(-1, 1, 1, 1)
+        out[rows] = mix * part + (1 - mix) * convolved
+    return out
+
+
 def apply(images: torch.Tensor, d: Draws) -> torch.Tensor:
-    """N x 3 x h x w floats in [0, 1] -> augmented, still in [0, 1]."""
+    """N x 3 x h x w floats in [0, 1] -> augmented, still in [0, 1]. A random convolution comes
+    first, then colour, grey, blur, noise and erasing; changes drawn as none cost nothing."""
     luma = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    out = images * _column(d.brightness, images)
-    grey = (out * luma).sum(1, keepdim=True)
-    mean = grey.mean((2, 3), keepdim=True)
-    out = (out - mean) * _column(d.contrast, images) + mean
-    grey = (out * luma).sum(1, keepdim=True)
-    out = grey + (out - grey) * _column(d.saturation, images)
-    out = torch.where(_column(d.grey, images).bool(), (out * luma).sum(1, keepdim=True).expand_as(out), out)
+    out = images
+    if d.conv is not None and d.conv.any():
+        rows = np.flatnonzero(d.conv)
+        generators = [torch.Generator(device=images.device).manual_seed(d.seed + len(d.conv) + 1 + int(i)) for i in rows]
+        out = images.clone()
+        out[rows] = random_conv(images[rows], d.conv[rows], d.keep[rows], generators).clamp_(0.0, 1.0)
+    if (d.brightness != 1).any():
+        out = out * _column(d.brightness, images)
+    if (d.contrast != 1).any():
+        grey = (out * luma).sum(1, keepdim=True)
+        mean = grey.mean((2, 3), keepdim=True)
+        out = (out - mean) * _column(d.contrast, images) + mean
+    if (d.saturation != 1).any():
+        grey = (out * luma).sum(1, keepdim=True)
+        out = grey + (out - grey) * _column(d.saturation, images)
+    if d.grey.any():
+        out = torch.where(_column(d.grey, images).bool(), (out * luma).sum(1, keepdim=True).expand_as(out), out)
+    if out is images:
+        out = images.clone()
     for i in np.flatnonzero(d.blur):
         out[i : i + 1] = _blur(out[i : i + 1], float(d.blur[i]))
     if d.noise.any():
