@@ -182,22 +182,39 @@ def test_sign_conventions_on_projected_landmarks():
 
 
 def test_photographic_settings_change_only_what_they_name():
-    """eye_contact, camera_distance and hair_volume each change their own part of the 300W-LP- and
-    AFLW2000-style samples and no other draw, so an ablation of one compares the same images."""
+    """eye_contact, camera_distance, hair_volume and closed_lips each change their own part of the
+    300W-LP- and AFLW2000-style samples and no other draw, so an ablation of one compares the same images."""
     base = synthetic.plan(TINY)
     photo = [i for i, sm in enumerate(base) if sm.dataset != "hpdb"]
     eyes = synthetic.plan({**TINY, "eye_contact": 1.0})
     far = synthetic.plan({**TINY, "camera_distance": [10.0, 40.0]})
     hair = synthetic.plan({**TINY, "hair_volume": 3.0})
+    lips = synthetic.plan({**TINY, "closed_lips": 1.0})
     for i in photo:
         assert base[i].gaze is None and eyes[i] == dataclasses.replace(base[i], gaze=eyes[i].gaze)
         assert eyes[i].gaze == pytest.approx(H.camera_gaze(rotation_matrix(*base[i].ypr)), abs=0.6)  # within the jitter
         assert far[i] == dataclasses.replace(base[i], look=dataclasses.replace(base[i].look, distance=far[i].look.distance))
         assert 10.0 <= far[i].look.distance <= 40.0
         assert hair[i] == dataclasses.replace(base[i], identity=dataclasses.replace(base[i].identity, hair_volume=3.0))
+        closed = lips[i].identity.mouth_open
+        assert lips[i] == dataclasses.replace(base[i], identity=dataclasses.replace(base[i].identity, mouth_open=closed))
+        assert (-1.0 <= closed < 0.0) if base[i].identity.mouth_open == 0.0 else closed == base[i].identity.mouth_open
     assert min(base[i].look.distance for i in photo) < 10.0  # the default range reaches nearer
+    assert any(lips[i].identity.mouth_open < 0 for i in photo)  # some unparted lips did close
     assert all(sm.gaze is None and sm.name == b.name for sm, b in zip(eyes, base) if sm.dataset == "hpdb")
     assert 0 < sum(sm.gaze is not None for sm in synthetic.plan({**TINY, "eye_contact": 0.5})) < len(photo)
+
+
+def test_closed_lips_meet_and_the_chin_rises_with_them():
+    """mouth_open -1 turns the jaw up until the inner lips meet (the canonical face parts them);
+    0 keeps the canonical face's lips, and the lower lip and chin move together."""
+    V, _ = H._canonical()
+    faces = {m: H._deform_face(dataclasses.replace(H.neutral_identity(), mouth_open=m), V) for m in (0.0, -0.5, -1.0)}
+    gap = {m: F[14, 1] - F[13, 1] for m, F in faces.items()}
+    assert gap[0.0] == pytest.approx(V[14, 1] - V[13, 1]) and gap[0.0] > 0.04
+    assert gap[-1.0] == pytest.approx(0.0, abs=1e-9) and gap[-0.5] == pytest.approx(gap[0.0] / 2, rel=0.05)
+    np.testing.assert_array_equal(faces[-1.0][13], faces[0.0][13])  # the upper lip stays
+    assert faces[0.0][152, 1] - faces[-1.0][152, 1] == pytest.approx(gap[0.0], rel=0.1)  # the chin rises about as far
 
 
 def test_camera_gaze_turns_the_irises_to_the_camera():

@@ -64,6 +64,7 @@ class Synthetic(Section):
     camera_distance: tuple[PositiveFloat, PositiveFloat]
     hair_volume: PositiveFloat
     eye_contact: Probability
+    closed_lips: Probability
 
     @model_validator(mode="after")
     def _distance(self):

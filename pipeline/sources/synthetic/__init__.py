@@ -46,7 +46,8 @@ BIWI_DEPTH_FOCAL_640 = 575.8
 HEAD_FRACTION = (0.45, 0.65)  # head height (crown to chin) as a share of the image side
 _HEAD_HEIGHT_UNITS = 2.4  # crown (with hair) to chin, head units
 # Random streams, the second entry of every SeedSequence
-TRAIN_IDENTITY, TRAIN_VIEW, TRAIN_NOISE, TEST_IDENTITY, TEST_SAMPLE, BIWI_SEQUENCE, BIWI_FRAME, BIWI_NOISE, TRAIN_EYES, TEST_EYES = range(1, 11)
+(TRAIN_IDENTITY, TRAIN_VIEW, TRAIN_NOISE, TEST_IDENTITY, TEST_SAMPLE, BIWI_SEQUENCE, BIWI_FRAME, BIWI_NOISE, TRAIN_EYES, TEST_EYES,
+ TRAIN_LIPS, TEST_LIPS) = range(1, 13)
 EYE_JITTER = 4.0  # deg (sd): eyes meant for the camera miss it by about this much
 
 
@@ -83,6 +84,18 @@ def _hair(identity: H.Identity, cfg) -> H.Identity:
     return identity if cfg["hair_volume"] == 1.0 else replace(identity, hair_volume=float(cfg["hair_volume"]))
 
 
+def _lips(identity: H.Identity, cfg, stream, *index) -> H.Identity:
+    """With probability `closed_lips`, an identity whose mouth its draw left unopened (mouth_open 0:
+    the canonical face's parted lips) closes them by a uniform share of that gap (mouth_open in
+    [-1, 0)), from its own stream: other draws, and so the rest of the data, do not change."""
+    if cfg["closed_lips"] <= 0 or identity.mouth_open != 0.0:
+        return identity
+    rng = _rng(cfg["seed"], stream, *index)
+    if rng.random() >= cfg["closed_lips"]:
+        return identity
+    return replace(identity, mouth_open=-float(rng.uniform(0.0, 1.0)))
+
+
 def _eye_contact(cfg, ypr, stream, *index) -> tuple | None:
     """With probability `eye_contact`, the gaze of eyes looking at the camera (head.camera_gaze), from
     its own stream: other draws, and so the rest of the data, do not change with the setting."""
@@ -117,7 +130,8 @@ def _train_sample(cfg, si: int, i: int) -> Sample:
     centre, scale = _framing(rng, size)
     look = replace(scene.sample_look(rng, "train", tuple(cfg["camera_distance"])), light=shared.light, background=shared.background)
     sub = SUBSETS[si]
-    return Sample("300W_LP", f"{sub}/{sub}_{ident}_{view}", tuple(ypr), _noisy(ypr, cfg, TRAIN_NOISE, si, i), _hair(identity, cfg), look,
+    identity = _lips(_hair(identity, cfg), cfg, TRAIN_LIPS, si, ident)  # all views of an identity share its lips
+    return Sample("300W_LP", f"{sub}/{sub}_{ident}_{view}", tuple(ypr), _noisy(ypr, cfg, TRAIN_NOISE, si, i), identity, look,
                   centre, scale, (size, size), int(rng.integers(2**62)), gaze=_eye_contact(cfg, ypr, TRAIN_EYES, si, i))
 
 
@@ -128,7 +142,7 @@ def _test_sample(cfg, i: int) -> Sample:
     ypr = scene.sample_pose(rng, "test")
     centre, scale = _framing(rng, size)
     look = scene.sample_look(rng, "test", tuple(cfg["camera_distance"]))
-    return Sample("AFLW2000", f"image{i:05d}", tuple(ypr), tuple(ypr), _hair(identity, cfg), look, centre,
+    return Sample("AFLW2000", f"image{i:05d}", tuple(ypr), tuple(ypr), _lips(_hair(identity, cfg), cfg, TEST_LIPS, i), look, centre,
                   scale, (size, size), int(rng.integers(2**62)), gaze=_eye_contact(cfg, ypr, TEST_EYES, i))
 
 
