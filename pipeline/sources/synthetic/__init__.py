@@ -84,27 +84,28 @@ def _hair(identity: H.Identity, cfg) -> H.Identity:
     return identity if cfg["hair_volume"] == 1.0 else replace(identity, hair_volume=float(cfg["hair_volume"]))
 
 
+def _chosen(cfg, share: str, stream, *index) -> np.random.Generator | None:
+    """The sample's own generator of `stream` if it is among the cfg[share] share of samples the
+    setting changes, else None. A setting drawn from its own stream leaves every other draw, and
+    so the rest of the data, as it was."""
+    if cfg[share] <= 0:
+        return None
+    rng = _rng(cfg["seed"], stream, *index)
+    return rng if rng.random() < cfg[share] else None
+
+
 def _lips(identity: H.Identity, cfg, stream, *index) -> H.Identity:
     """With probability `closed_lips`, an identity whose mouth its draw left unopened (mouth_open 0:
     the canonical face's parted lips) closes them by a uniform share of that gap (mouth_open in
-    [-1, 0)), from its own stream: other draws, and so the rest of the data, do not change."""
-    if cfg["closed_lips"] <= 0 or identity.mouth_open != 0.0:
-        return identity
-    rng = _rng(cfg["seed"], stream, *index)
-    if rng.random() >= cfg["closed_lips"]:
-        return identity
-    return replace(identity, mouth_open=-float(rng.uniform(0.0, 1.0)))
+    [-1, 0))."""
+    rng = _chosen(cfg, "closed_lips", stream, *index) if identity.mouth_open == 0.0 else None
+    return identity if rng is None else replace(identity, mouth_open=-float(rng.uniform(0.0, 1.0)))
 
 
 def _eye_contact(cfg, ypr, stream, *index) -> tuple | None:
-    """With probability `eye_contact`, the gaze of eyes looking at the camera (head.camera_gaze), from
-    its own stream: other draws, and so the rest of the data, do not change with the setting."""
-    if cfg["eye_contact"] <= 0:
-        return None
-    rng = _rng(cfg["seed"], stream, *index)
-    if rng.random() >= cfg["eye_contact"]:
-        return None
-    return H.camera_gaze(rotation_matrix(*ypr), tuple(rng.normal(0.0, EYE_JITTER, 2)))
+    """With probability `eye_contact`, the gaze of eyes looking at the camera (head.camera_gaze)."""
+    rng = _chosen(cfg, "eye_contact", stream, *index)
+    return None if rng is None else H.camera_gaze(rotation_matrix(*ypr), tuple(rng.normal(0.0, EYE_JITTER, 2)))
 
 
 def _framing(rng, size):

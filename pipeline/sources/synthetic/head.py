@@ -131,10 +131,10 @@ JAW_HINGE = (0.2, 0.05)  # head-frame (y, z) of the axis the lower jaw turns abo
 
 @lru_cache(maxsize=1)
 def _lip_close_angle() -> float:
-    """The size of the jaw turn (radians; the turn is upwards, negative) that brings the canonical face's lower inner lip (vertex 14)
-    up to its upper one (13): the canonical face has its lips parted by 0.055 head units (about
-    0.08 of the eye-to-mouth distance), where about a quarter of real near-frontal AFLW2000 faces
-    have them together."""
+    """The size of the jaw turn (radians; the turn is upwards, negative) that brings the canonical
+    face's lower inner lip (vertex 14) up to its upper one (13): the canonical face has its lips
+    parted by 0.055 head units (about 0.08 of the eye-to-mouth distance), where about a quarter of
+    real near-frontal AFLW2000 faces have them together."""
     V, _ = _canonical()
     py, pz = JAW_HINGE
     dy, dz = V[14, 1] - py, V[14, 2] - pz
