@@ -14,6 +14,13 @@ prediction minus the masked one is how far that region pushed each angle, relati
 real and synthetic crops by different amounts, the two domains differ there in a way the model
 reads as pose. The first row (nothing masked) gives each domain's mean error (predicted - true).
 
+A second table reads both domains' crops again at coarser resolution (each crop averaged down
+by 2, 4 or 8 and interpolated back), with each domain's resampling (median source pixels per
+stored crop pixel: above 1 the crops were down-sampled from larger faces) and its median
+sharpness (mean |Laplacian| of the grey crop over its standard deviation): where the real error
+moves differently from the synthetic one as detail is removed, the fine detail of one domain is
+read as pose.
+
 `--image` writes the mean crop of each domain's near-frontal samples in three pitch ranges (rows:
 looking down, level, looking up; columns: real, synthetic), which shows framing, head outline,
 neck and hair at a glance.
@@ -25,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from pipeline.config.params import load_params
@@ -45,6 +53,8 @@ REGIONS = {
     "sides (outer 0.15)": ((0.0, 1.0, 0.0, 0.15), (0.0, 1.0, 0.85, 1.0)),
 }
 PITCH_ROWS = ((-35.0, -15.0), (-10.0, 10.0), (15.0, 35.0))
+COARSER = (2, 4, 8)  # resolution factors of the second table
+LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
 
 
 def near_frontal(store: Store, yaw: float = 30.0, pitch: float = 30.0, roll: float = 15.0) -> np.ndarray:
@@ -78,6 +88,44 @@ def cue_shifts(model, store: Store, idx, size, regions=None, precision: str = "a
     return out
 
 
+def coarser(factor: int):
+    """A `predict` perturbation: each image averaged down by `factor` and interpolated back to its size."""
+    def perturb(images: torch.Tensor) -> torch.Tensor:
+        h, w = images.shape[-2:]
+        small = F.interpolate(images, size=(max(1, h // factor), max(1, w // factor)), mode="area")
+        return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    return perturb
+
+
+def sharpness(images: torch.Tensor) -> torch.Tensor:
+    """Per image: mean |Laplacian| of the grey image over its standard deviation (contrast-free)."""
+    grey = images.float().mean(1, keepdim=True)
+    return F.conv2d(grey, LAPLACIAN.to(grey.device)).abs().mean(dim=(1, 2, 3)) / (grey.std(dim=(1, 2, 3)) + 1e-6)
+
+
+def resolution_errors(model, store: Store, idx, size, factors=COARSER, precision: str = "auto") -> dict:
+    """{"error": the mean error (predicted - true) of the crops as they are, "coarser xF": the same
+    with every crop at 1/F of its resolution}, and "sharpness": the crops' median sharpness."""
+    idx = np.asarray(idx)
+    seen = []
+
+    def record(images):
+        seen.append(sharpness(images).cpu().numpy())
+        return images
+
+    out = {"error": (predict(model, store, idx, size, perturb=record, precision=precision) - store.ypr[idx]).mean(0)}
+    for f in factors:
+        out[f"coarser x{f}"] = (predict(model, store, idx, size, perturb=coarser(f), precision=precision) - store.ypr[idx]).mean(0)
+    out["sharpness"] = float(np.median(np.concatenate(seen)))
+    return out
+
+
+def resampling(store: Store, idx) -> float:
+    """Median source-image pixels per stored crop pixel of the samples `idx` (above 1: down-sampled)."""
+    side = (store.labels["bx1"] - store.labels["bx0"]).to_numpy()[np.asarray(idx)]
+    return float(np.median(side / store.images.shape[2]))
+
+
 def mean_crops(stores: list[Store], path: Path) -> Path:
     """A grid of mean near-frontal crops: a row per range of PITCH_ROWS, a column per store."""
     rows = []
@@ -94,11 +142,11 @@ def mean_crops(stores: list[Store], path: Path) -> Path:
     return path
 
 
-def table(real: dict, synthetic: dict) -> str:
-    head = "| region | " + " | ".join(f"{a} real | {a} synthetic" for a in ANGLES) + " | pitch real - synthetic |"
+def table(real: dict, synthetic: dict, first: str = "region", error: str = "mean error, nothing masked") -> str:
+    head = f"| {first} | " + " | ".join(f"{a} real | {a} synthetic" for a in ANGLES) + " | pitch real - synthetic |"
     lines = [head, "|" + "---|" * (2 + 2 * len(ANGLES))]
-    for name in real:
-        label = "mean error, nothing masked" if name == "error" else name
+    for name in (n for n in real if n != "sharpness"):
+        label = error if name == "error" else name
         cells = " | ".join(f"{real[name][i]:+.2f} | {synthetic[name][i]:+.2f}" for i in range(len(ANGLES)))
         lines.append(f"| {label} | {cells} | {real[name][1] - synthetic[name][1]:+.2f} |")
     return "\n".join(lines)
@@ -130,9 +178,17 @@ def main(argv=None):
                                 "give a larger folder or store")
             print(f"{name}: {len(idx)} near-frontal crops, mean true pitch {store.ypr[idx, 1].mean():+.1f}")
             shifts.append(cue_shifts(model, store, idx, exp.input_size, precision=exp.precision))
+            shifts[-1]["resolution"] = resolution_errors(model, store, idx, exp.input_size, precision=exp.precision)
+            shifts[-1]["resampling"] = resampling(store, idx)
+        resolution = [s.pop("resolution") for s in shifts]
+        resampled = [s.pop("resampling") for s in shifts]
         print("\nHow far each region pushes the predicted angles (deg): the prediction minus the prediction with the region "
               "filled with the image's mean colour:\n")
         print(table(*shifts))
+        print(f"\nThe same crops at coarser resolution: mean error (predicted - true, deg). Resampling (source pixels per crop "
+              f"pixel, median) real {resampled[0]:.2f}, synthetic {resampled[1]:.2f}; median sharpness (mean |Laplacian| / "
+              f"std of the grey input) real {resolution[0]['sharpness']:.3f}, synthetic {resolution[1]['sharpness']:.3f}\n")
+        print(table(*resolution, first="resolution", error="as stored"))
         if args.image:
             print(f"\nmean crops (columns real, synthetic; rows pitch {PITCH_ROWS}): {mean_crops([real_store, synthetic], args.image)}")
 

@@ -3,10 +3,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from PIL import Image
 
-from benchmarks.image_cues import cue_shifts, mean_crops, near_frontal
+from benchmarks.image_cues import coarser, cue_shifts, mean_crops, near_frontal, resampling, resolution_errors, sharpness
 from pipeline.data.store import LABEL_COLUMNS, Store
 
 SIDE = 20
@@ -53,3 +54,32 @@ def test_near_frontal_keeps_small_angles_and_mean_crops_writes_a_grid(tmp_path):
     assert list(near_frontal(store([0.0], yaw=40.0))) == []
     path = mean_crops([s, s], tmp_path / "cues.png")
     assert Image.open(path).size == (2 * 2 * SIDE, 2 * 3 * SIDE)
+
+
+def test_coarser_removes_fine_detail_and_sharpness_sees_it():
+    board = torch.zeros(1, 3, 8, 8)
+    board[..., ::2, ::2] = board[..., 1::2, 1::2] = 1.0  # one-pixel checkerboard
+    flat = coarser(2)(board)
+    np.testing.assert_allclose(flat.numpy(), 0.5, atol=1e-6)
+    assert sharpness(board).item() > 1.0
+    assert sharpness(flat).item() == 0.0
+    torch.testing.assert_close(coarser(1)(board), board)
+
+
+def test_resolution_errors_read_the_crops_coarser():
+    s = store([0.0, 10.0])
+    out = resolution_errors(BottomReader(), s, [0, 1], (SIDE, SIDE), factors=(4,), precision="fp32")
+    np.testing.assert_allclose(out["error"], [0, 95, 0], atol=1e-3)
+    # 20 px -> 5 px keeps the white band as the last row; back at 20 px the band's rows read
+    # 0.625, 0.875, 1, 1 (bilinear from the row above): mean 0.875 -> pitch 87.5 against labels 0 and 10
+    np.testing.assert_allclose(out["coarser x4"], [0, 82.5, 0], atol=1e-3)
+    x = torch.from_numpy(s.images[:1]).permute(0, 3, 1, 2).float() / 255
+    assert out["sharpness"] == pytest.approx(sharpness(x).item(), rel=1e-5)
+    assert sharpness(coarser(4)(x)).item() < out["sharpness"]
+
+
+def test_resampling_is_source_pixels_per_crop_pixel():
+    s = store([0.0, 0.0, 0.0])
+    s.labels["bx1"] = [40.0, 60.0, 10.0]  # crop sides in the source image; stored at 20 px
+    assert resampling(s, [0, 1, 2]) == 2.0
+    assert resampling(s, [2]) == 0.5
