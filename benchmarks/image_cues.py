@@ -51,6 +51,7 @@ REGIONS = {
     "0.6-0.8 (mouth)": ((0.6, 0.8, 0.0, 1.0),),
     "bottom 0.8-1 (chin, neck)": ((0.8, 1.0, 0.0, 1.0),),
     "sides (outer 0.15)": ((0.0, 1.0, 0.0, 0.15), (0.0, 1.0, 0.85, 1.0)),
+    "all (a blank crop)": ((0.0, 1.0, 0.0, 1.0),),  # what the model reads with no information at all
 }
 PITCH_ROWS = ((-35.0, -15.0), (-10.0, 10.0), (15.0, 35.0))
 COARSER = (2, 4, 8)  # resolution factors of the second table

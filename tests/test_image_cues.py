@@ -46,6 +46,8 @@ def test_masking_a_region_shifts_only_what_the_model_reads_there():
     np.testing.assert_allclose(shifts["top 0-0.2 (crown, hair)"], [0, 0, 0], atol=1e-3)
     # sides: 3 + 3 of 20 columns of the bottom band become 0.2 -> mean 0.76
     np.testing.assert_allclose(shifts["sides (outer 0.15)"], [0, 24, 0], atol=1e-3)
+    # blank: every pixel 0.2 -> pitch 20, so the crop as it is pushed 80
+    np.testing.assert_allclose(shifts["all (a blank crop)"], [0, 80, 0], atol=1e-3)
 
 
 def test_near_frontal_keeps_small_angles_and_mean_crops_writes_a_grid(tmp_path):
