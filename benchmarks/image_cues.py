@@ -171,7 +171,7 @@ def main(argv=None):
         if real_store.images.shape[1:] != synthetic.images.shape[1:]:
             raise DataError(f"{args.synthetic}: crops of {synthetic.images.shape[1]} px, the checkpoint crops at "
                             f"{real_store.images.shape[1]} px; give the crop store it was trained beside (--synthetic)")
-        shifts = []
+        shifts, resolution, resampled = [], [], []
         for name, store in (("real", real_store), ("synthetic", synthetic)):
             idx = near_frontal(store)
             if len(idx) < 10:
@@ -179,10 +179,8 @@ def main(argv=None):
                                 "give a larger folder or store")
             print(f"{name}: {len(idx)} near-frontal crops, mean true pitch {store.ypr[idx, 1].mean():+.1f}")
             shifts.append(cue_shifts(model, store, idx, exp.input_size, precision=exp.precision))
-            shifts[-1]["resolution"] = resolution_errors(model, store, idx, exp.input_size, precision=exp.precision)
-            shifts[-1]["resampling"] = resampling(store, idx)
-        resolution = [s.pop("resolution") for s in shifts]
-        resampled = [s.pop("resampling") for s in shifts]
+            resolution.append(resolution_errors(model, store, idx, exp.input_size, precision=exp.precision))
+            resampled.append(resampling(store, idx))
         print("\nHow far each region pushes the predicted angles (deg): the prediction minus the prediction with the region "
               "filled with the image's mean colour:\n")
         print(table(*shifts))
