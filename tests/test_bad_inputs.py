@@ -124,6 +124,8 @@ PARAM_CASES = [  # (change of params.yaml, command, what the one line must say)
     (set_param("experiments.dadl.alpha", -1), ["-m", "pipeline.configure", "dadl"], "params.yaml experiments.dadl.alpha:"),
     (set_param("experiments.bernoulli_at_nbg.input_size", 62), ["-m", "pipeline.configure", "bernoulli_at_nbg"],
      "params.yaml experiments.bernoulli_at_nbg.input_size: the bernoulli model needs width and height divisible by 4"),
+    (set_param("experiments.dadl.pitch_view", 64), ["-m", "pipeline.configure", "dadl"],
+     "params.yaml experiments.dadl.pitch_view: 64 px is not coarser than the 32 px wide input"),
     (set_param("experiments.bernoulli_at_nbg.gamma", 0.5), ["-m", "pipeline.configure", "bernoulli_at_nbg"], "params.yaml experiments.bernoulli_at_nbg.gamma:"),
     (set_param("experiments.bernoulli_at_nbg.attention", "yes"), ["-m", "pipeline.configure", "bernoulli_at_nbg"],
      "params.yaml experiments.bernoulli_at_nbg.attention:"),

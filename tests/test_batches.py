@@ -289,3 +289,54 @@ def test_predict_with_flip_averages_the_mirror_back(store):
     np.testing.assert_allclose(flipped[:, 0], plain[:, 0] - 10, atol=1e-4)
     np.testing.assert_allclose(flipped[:, 2], plain[:, 2] + 4, atol=1e-4)
     np.testing.assert_allclose(flipped[:, 1], plain[:, 1], atol=1e-4)  # pitch does not turn with a mirror
+
+
+def test_predict_reads_pitch_from_the_coarser_view_only(store):
+    """With pitch_view, yaw and roll are the plain (or flip-averaged) readings and pitch is what the
+    model reads off the image resampled to that width and back, flip or not."""
+    from pipeline.data.augment import resample  # noqa: PLC0415
+    from pipeline.engine.inference import predict  # noqa: PLC0415
+
+    idx = np.arange(len(store))
+    coarse_only = predict(_SideProbe(), store, idx, (8, 6), perturb=lambda x: resample(x, 4))
+    for flip in (False, True):
+        plain = predict(_SideProbe(), store, idx, (8, 6), flip=flip)
+        viewed = predict(_SideProbe(), store, idx, (8, 6), flip=flip, pitch_view=4)
+        np.testing.assert_allclose(viewed[:, [0, 2]], plain[:, [0, 2]], atol=1e-5)
+        np.testing.assert_allclose(viewed[:, 1], coarse_only[:, 1], atol=1e-4)
+    assert np.abs(coarse_only[:, 1] - plain[:, 1]).max() > 0.01  # the top row does change when resampled
+
+
+def test_resample_keeps_coarse_structure_and_drops_fine_detail():
+    """resample(x, w): a one-pixel checkerboard comes back flat at its mean; a smooth left-right ramp
+    comes back nearly as it was; the size never changes, and the full width is (almost) the identity."""
+    from pipeline.data.augment import resample  # noqa: PLC0415
+
+    checker = torch.as_tensor((np.indices((24, 24)).sum(0) % 2).astype(np.float32)).expand(1, 3, 24, 24)
+    out = resample(checker, 12)
+    assert out.shape == checker.shape
+    assert torch.allclose(out, torch.full_like(out, 0.5), atol=0.02)  # within 0.02 of grey (0.5 +- 0.5 before)
+    ramp = torch.linspace(0, 1, 24).expand(1, 3, 24, 24)
+    assert float((resample(ramp, 12) - ramp)[..., 2:-2].abs().max()) < 0.01  # away from the edges
+    assert torch.allclose(resample(checker, 24), checker, atol=1e-5)
+
+
+def test_resolution_augmentation_coarsens_its_share_and_nothing_else():
+    """`resolution: p` resamples about that share of a batch to a side in [resolution_min, 1] of its
+    own and leaves the rest untouched; off, it draws nothing (older configurations keep their batches)."""
+    from pipeline.config.params import Augment  # noqa: PLC0415
+    from pipeline.data import augment  # noqa: PLC0415
+
+    d = augment.draw(np.random.default_rng(7), 400, Augment(resolution=0.5, resolution_min=0.4))
+    coarse = d.scale < 1
+    assert 150 < int(coarse.sum()) < 250 and float(d.scale.min()) >= 0.4
+    off, reference = np.random.default_rng(7), np.random.default_rng(7)
+    assert augment.draw(off, 400, Augment()).scale is None
+    augment.draw(reference, 400, Augment(resolution=0.5))
+    assert off.random() != reference.random()
+    images = torch.as_tensor((np.indices((16, 16)).sum(0) % 2).astype(np.float32)).expand(8, 3, 16, 16).clone()
+    d = augment.draw(np.random.default_rng(3), 8, Augment(resolution=0.5, resolution_min=0.5))
+    out = augment.apply(images, d)
+    changed = (out - images).abs().flatten(1).amax(1) > 1e-3
+    assert changed.tolist() == (np.round(16 * d.scale) < 16).tolist() and 0 < int(changed.sum()) < 8
+    assert torch.equal(images, torch.as_tensor((np.indices((16, 16)).sum(0) % 2).astype(np.float32)).expand(8, 3, 16, 16))

@@ -50,6 +50,9 @@ class Experiment(Schedule):
         if any(side % multiple for side in self.input_size):
             raise ValueError(f"input_size: the {self.model} model needs width and height divisible by {multiple}, "
                              f"got {list(self.input_size)}; use e.g. 64")
+        if self.pitch_view is not None and self.pitch_view >= self.input_size[0]:
+            raise ValueError(f"pitch_view: {self.pitch_view} px is not coarser than the {self.input_size[0]} px wide input; "
+                             "give a smaller width (e.g. two thirds of it) or null")
         return self
 
     def for_seed(self, seed: int) -> "Experiment":

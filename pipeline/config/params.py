@@ -151,6 +151,8 @@ class Augment(Section):
     erase_area: tuple[Share, Share] = (0.02, 0.2)  # ... covering this share of the crop
     random_conv: Probability = 0.0  # probability of a random convolution ...
     random_conv_sizes: tuple[OddSide, ...] = Field((1, 3, 5, 7), min_length=1)  # ... of one of these kernel sizes
+    resolution: Probability = 0.0  # probability of a coarser copy: the crop down-sampled and up-sampled back ...
+    resolution_min: Annotated[float, Field(gt=0, lt=1), NotBool] = 0.5  # ... to a side drawn in [this share, 1] of its own
 
 
 class Schedule(Section):
@@ -180,6 +182,10 @@ class Schedule(Section):
     # exponential moving average of the weights (and BatchNorm statistics), updated after every step with this decay; the
     # checkpoint and the per-epoch validation are the average's. null: none (the last step's weights)
     ema: Annotated[float, Field(gt=0, lt=1), NotBool] | None = None
+    # test-time: pitch is read from the input down-sampled to this many pixels wide (height in proportion; bilinear,
+    # antialiased) and up-sampled back, yaw and roll from the input itself; with test_flip, both views are flip-averaged.
+    # Every score of a checkpoint follows it, not the per-epoch validation. null: all three angles from the input
+    pitch_view: PositiveInt | None = None
 
 
 class Train(Schedule):

@@ -1,6 +1,7 @@
 """Photometric augmentation of training batches, for a model that must hold on images unlike its
 training set (the built-in renderer's heads against real photographs): colour, grey, blur, noise,
-JPEG-like block artefacts are out of scope; random erasing stands in for occluders, and random
+coarser copies (down-sampled and up-sampled back: the detail a smaller face in the source image
+would keep); JPEG-like block artefacts are out of scope; random erasing stands in for occluders, and random
 convolutions (RandConv: Xu et al., "Robust and Generalizable Visual Representation Learning via
 Random Convolutions", ICLR 2021) change local texture and colour while shapes stay.
 
@@ -36,6 +37,7 @@ class Draws:
     seed: int
     conv: np.ndarray | None = None  # kernel side of each sample's random convolution, 0 = none
     keep: np.ndarray | None = None  # share of the original image mixed back into the convolved one
+    scale: np.ndarray | None = None  # side of each sample's coarser copy as a share of its own, 1 = none
 
 
 def draw(rng: np.random.Generator, n: int, cfg: Augment) -> Draws:
@@ -52,10 +54,13 @@ def draw(rng: np.random.Generator, n: int, cfg: Augment) -> Draws:
     x0, y0 = rng.uniform(0, 1 - w), rng.uniform(0, 1 - h)
     erase = np.where((rng.random(n) < cfg.erase)[:, None], np.stack([x0, y0, x0 + w, y0 + h], axis=1), 0.0)
     seed = int(rng.integers(2**31))
-    if not cfg.random_conv:  # drawing nothing keeps the batches of configurations without it as they were
-        return Draws(brightness, contrast, saturation, grey, blur, noise, erase, seed)
-    conv = np.where(rng.random(n) < cfg.random_conv, rng.choice(cfg.random_conv_sizes, n), 0)
-    return Draws(brightness, contrast, saturation, grey, blur, noise, erase, seed, conv, rng.uniform(0, 1, n))
+    conv = keep = scale = None  # the draws below come last and only when asked for, so configurations without
+    if cfg.random_conv:         # them keep the batches they had before these changes existed
+        conv = np.where(rng.random(n) < cfg.random_conv, rng.choice(cfg.random_conv_sizes, n), 0)
+        keep = rng.uniform(0, 1, n)
+    if cfg.resolution:
+        scale = np.where(rng.random(n) < cfg.resolution, rng.uniform(cfg.resolution_min, 1.0, n), 1.0)
+    return Draws(brightness, contrast, saturation, grey, blur, noise, erase, seed, conv, keep, scale)
 
 
 def _column(values: np.ndarray, like: torch.Tensor) -> torch.Tensor:
@@ -71,6 +76,16 @@ def _blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     padded = F.pad(images, (radius, radius, radius, radius), mode="replicate")
     out = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def resample(images: torch.Tensor, width: int) -> torch.Tensor:
+    """N x C x h x w -> the same images down-sampled to `width` pixels wide (height in proportion, at
+    least 1; bilinear, antialiased) and up-sampled back to h x w (bilinear): what a camera with
+    fewer pixels on the face would have given, at the size the model takes."""
+    h, w = images.shape[-2:]
+    small = F.interpolate(images, size=(max(1, round(h * width / w)), max(1, int(width))), mode="bilinear",
+                          antialias=True, align_corners=False)
+    return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
 
 
 def random_conv(images: torch.Tensor, sides, keep, generators) -> torch.Tensor:
@@ -96,9 +111,15 @@ def random_conv(images: torch.Tensor, sides, keep, generators) -> torch.Tensor:
 
 
 def apply(images: torch.Tensor, d: Draws) -> torch.Tensor:
-    """N x 3 x h x w floats in [0, 1] -> augmented, still in [0, 1]. A random convolution comes
-    first, then colour, grey, blur, noise and erasing; changes drawn as none cost nothing."""
+    """N x 3 x h x w floats in [0, 1] -> augmented, still in [0, 1]. A coarser copy comes first (the
+    camera), then a random convolution, colour, grey, blur, noise and erasing; changes drawn as none
+    cost nothing."""
     luma = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    widths = None if d.scale is None else np.maximum(1, np.round(images.shape[-1] * d.scale)).astype(int)
+    if widths is not None and (widths < images.shape[-1]).any():
+        images = images.clone()
+        for i in np.flatnonzero(widths < images.shape[-1]):
+            images[i : i + 1] = resample(images[i : i + 1], int(widths[i])).clamp_(0.0, 1.0)
     out = images
     if d.conv is not None and d.conv.any():
         rows = np.flatnonzero(d.conv)

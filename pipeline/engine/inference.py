@@ -16,6 +16,7 @@ from pipeline.config.experiment import Experiment, load_experiment
 from pipeline.core import angles
 from pipeline.core.atomic import atomic_file
 from pipeline.core.errors import DataError, HarnessError
+from pipeline.data.augment import resample
 from pipeline.data.batches import batches, plan_batch
 from pipeline.data.store import Store
 from pipeline.engine.loader import Loader, autocast, precision_for, prepare_model
@@ -25,18 +26,23 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _read(model, images: torch.Tensor) -> np.ndarray:
-    return model.predict(model(images)).float().cpu().numpy()
+def _read(model, images: torch.Tensor, flip: bool = False) -> np.ndarray:
+    """The model's (yaw, pitch, roll) for a batch; with `flip`, averaged with its mirror images' (yaw and roll negated back)."""
+    ypr = model.predict(model(images)).float().cpu().numpy()
+    return (ypr + angles.flip_pose(_read(model, torch.flip(images, dims=[-1])))) / 2 if flip else ypr
 
 
 @torch.no_grad()
 def predict(model, store: Store, idx, size: tuple[int, int], batch_size: int = 128, progress: str | None = None,
-            perturb=None, precision: str = "auto", prefetch: int | str = "auto", flip: bool = False) -> np.ndarray:
+            perturb=None, precision: str = "auto", prefetch: int | str = "auto", flip: bool = False,
+            pitch_view: int | None = None) -> np.ndarray:
     """(yaw, pitch, roll) predictions in degrees for store samples `idx` (centre crops of `size`,
     width x height), under `precision` (pipeline.engine.loader). `perturb`, if given, maps each
     batch of images (N x 3 x h x w floats in [0, 1], on the model's device) to the images the
     model sees. With `flip` (test-time flip augmentation), each prediction is the mean of the
-    image's and its horizontal mirror's, the mirror's yaw and roll negated back (angles.flip_pose)."""
+    image's and its horizontal mirror's, the mirror's yaw and roll negated back (angles.flip_pose).
+    With `pitch_view` (pixels), pitch is read from the image resampled to that width and back
+    (pipeline.data.augment.resample), yaw and roll from the image itself."""
     idx = np.asarray(idx)
     model.eval()
     dev = next(model.parameters()).device
@@ -46,20 +52,20 @@ def predict(model, store: Store, idx, size: tuple[int, int], batch_size: int = 1
         for images, _ in tqdm(Loader(store, plans, dev, prefetch), desc=progress, unit="batch", disable=progress is None, leave=False):
             if perturb is not None:
                 images = perturb(images)
-            ypr = _read(model, images)
-            if flip:
-                ypr = (ypr + angles.flip_pose(_read(model, torch.flip(images, dims=[-1])))) / 2
+            ypr = _read(model, images, flip)
+            if pitch_view is not None:
+                ypr[:, 1] = _read(model, resample(images, pitch_view).clamp_(0.0, 1.0), flip)[:, 1]
             out.append(ypr)
     return np.concatenate(out) if out else np.zeros((0, 3))
 
 
 def predict_as_trained(model, exp: Experiment, store: Store, idx, flip: bool | None = None, **kwargs) -> np.ndarray:
     """`predict` the way the checkpoint's experiment `exp` says a model is scored: its input size,
-    precision, prefetch and test-time flip (`flip` overrides `exp.test_flip`). Every scoring path
+    precision, prefetch, test-time flip (`flip` overrides `exp.test_flip`) and pitch view. Every scoring path
     (evaluate, robustness, the report's real-AFLW2000 section, pipeline.predict) goes through here,
     so they give a crop the same angles. kwargs: batch_size, progress, perturb."""
     return predict(model, store, idx, exp.input_size, precision=exp.precision, prefetch=exp.prefetch,
-                   flip=exp.test_flip if flip is None else flip, **kwargs)
+                   flip=exp.test_flip if flip is None else flip, pitch_view=exp.pitch_view, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ def describe(name: str, config: Experiment | None) -> str:
         parts.append(f"weight average {config.ema:g}")
     if config.test_flip:
         parts.append("flip test")
+    if config.pitch_view is not None:
+        parts.append(f"pitch from a {config.pitch_view} px view")
     return f"{name} ({', '.join(parts)})"
 
 
