@@ -12,7 +12,9 @@ writes FILE.json (yaw, pitch, roll, mae in degrees, n after the +-99 filter, n_f
 criteria II and III) and the per-sample predictions beside it as FILE.csv. --flip / --no-flip
 turn test-time flip augmentation on or off (each prediction the mean of the image's and its
 mirror's, the mirror's yaw and roll negated back); without either, as the checkpoint's
-experiment says (`test_flip`, false unless params.yaml sets it).
+experiment says (`test_flip`, false unless params.yaml sets it). --pitch-view PX reads pitch
+from the crop resampled to PX pixels wide and back (yaw and roll from the crop itself), 0 turns
+that off; without it, as the experiment says (`pitch_view`).
 Both log an MLflow run.
 """
 import argparse
@@ -39,15 +41,20 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, help="JSON file to write")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                         help="with --checkpoint: average each prediction with its mirror image's, or not (default: the checkpoint's test_flip)")
+    parser.add_argument("--pitch-view", type=int, metavar="PX",
+                        help="with --checkpoint: read pitch from the crop resampled to PX pixels wide, 0 for none (default: the checkpoint's pitch_view)")
     args = parser.parse_args(argv)
     folder_mode = [args.checkpoint, args.dataset, args.root, args.out]
     if args.flip is not None and not args.checkpoint:
         parser.error("--flip/--no-flip go with --checkpoint (the evaluate stage scores as its experiment's test_flip says)")
+    if args.pitch_view is not None and (not args.checkpoint or args.pitch_view < 0):
+        parser.error("--pitch-view goes with --checkpoint and is a width in pixels, 0 for none")
     if args.experiment and not any(folder_mode):
         for test_set, m in evaluate_checkpoint(run_dir(args.experiment, args.seed)).items():
             _print(f"{args.experiment} seed {args.seed} on {test_set}", m)
     elif not args.experiment and all(folder_mode):
-        _print(f"{args.checkpoint} on {args.root}", evaluate_folder(args.checkpoint, args.dataset, args.root, args.out, args.flip))
+        _print(f"{args.checkpoint} on {args.root}", evaluate_folder(args.checkpoint, args.dataset, args.root, args.out, args.flip,
+                                                                       args.pitch_view))
     else:
         parser.error("give either EXPERIMENT, or all of --checkpoint, --dataset, --root and --out")
 

@@ -190,8 +190,8 @@ def test_detector_on_real_aflw2000_and_its_landmark_offsets():
 @pytest.mark.slow  # four evaluate runs with MLflow logging (5 s); the flip arithmetic has a fast test in test_batches.py
 def test_evaluate_flip_follows_the_checkpoint_unless_told(checkpoint, tmp_path, monkeypatch, capsys):
     """`pipeline.evaluate --checkpoint` scores with test-time flip augmentation when the checkpoint's
-    experiment says test_flip, and --flip / --no-flip override it; the JSON says which. Either
-    flag without --checkpoint is one line and exit status 2."""
+    experiment says test_flip, and --flip / --no-flip override it; the JSON says which. --pitch-view
+    reads pitch from a coarser view. Any of these flags without --checkpoint is one line and exit status 2."""
     from pipeline.evaluate import main as evaluate_main  # noqa: PLC0415
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -218,8 +218,17 @@ def test_evaluate_flip_follows_the_checkpoint_unless_told(checkpoint, tmp_path, 
         with open(out.with_suffix(".csv"), newline="") as f:
             (row,) = csv.DictReader(f)
         assert [float(row[f"pred_{a}"]) for a in ("yaw", "pitch", "roll")] == pytest.approx(expected, abs=1e-3), (k, flag)
+    viewed = predict(model, store, [0], exp.input_size, pitch_view=exp.input_size[0] // 2)[0]
+    assert abs(viewed[1] - plain[1]) > 1e-3 and np.allclose(viewed[[0, 2]], plain[[0, 2]], atol=1e-5)
+    out = tmp_path / "viewed.json"
+    evaluate_main(["--checkpoint", str(checkpoint), "--dataset", "aflw2000", "--root", str(folder), "--out", str(out),
+                   "--pitch-view", str(exp.input_size[0] // 2)])
+    assert json.loads(out.read_text())["pitch_view"] == exp.input_size[0] // 2
+    with open(out.with_suffix(".csv"), newline="") as f:
+        (row,) = csv.DictReader(f)
+    assert [float(row[f"pred_{a}"]) for a in ("yaw", "pitch", "roll")] == pytest.approx(viewed, abs=1e-3)
     capsys.readouterr()
-    for flag in ("--flip", "--no-flip"):
+    for flag in ("--flip", "--no-flip", "--pitch-view=8"):
         with pytest.raises(SystemExit) as exc:
             evaluate_main(["dadl", flag])
-        assert exc.value.code == 2 and "--flip/--no-flip go with --checkpoint" in capsys.readouterr().err
+        assert exc.value.code == 2 and "with --checkpoint" in capsys.readouterr().err

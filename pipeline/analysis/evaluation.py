@@ -3,10 +3,11 @@ any dataset folder, cropped with the checkpoint's own crop settings. Both log an
 
 - evaluate_checkpoint(out): out/metrics.json ({test set: yaw, pitch, roll, mae, n, n_filtered,
   ...}), criteria.json (Criteria II and III) and predictions/<test set>.csv;
-- evaluate_folder(checkpoint, dataset, root, out, flip): out (a JSON file with Criterion I, n after
+- evaluate_folder(checkpoint, dataset, root, out, flip, pitch_view): out (a JSON file with Criterion I, n after
   the +-99 filter, n_filtered, Criteria II and III) and the per-sample predictions beside it as
-  .csv. Both score with test-time flip augmentation when the experiment says test_flip (or
-  evaluate_folder's flip overrides it).
+  .csv. Both score with test-time flip augmentation when the experiment says test_flip, and read
+  pitch from a coarser view when it says pitch_view (evaluate_folder's flip and pitch_view
+  override them).
 """
 from __future__ import annotations
 
@@ -72,11 +73,13 @@ def evaluate_checkpoint(out: Path, parent_run_id: str | None = None, progress: b
     return metrics
 
 
-def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip: bool | None = None) -> dict:
+def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip: bool | None = None,
+                    pitch_view: int | None = None) -> dict:
     """Score `checkpoint` on the dataset folder `root`; write `out` (JSON) and the per-sample
     predictions beside it (.csv), only once everything succeeded. `flip`: test-time flip
-    augmentation (pipeline.engine.inference.predict) on or off; None: as the checkpoint's
-    experiment says (test_flip). Recorded as `test_flip` in `out`."""
+    augmentation (pipeline.engine.inference.predict) on or off; `pitch_view`: pitch read from a
+    view this many pixels wide, 0 for none; None: as the checkpoint's experiment says (test_flip,
+    pitch_view). Both are recorded in `out`."""
     if dataset not in DATASETS:
         raise ConfigError(f"--dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
     out = Path(out)
@@ -87,14 +90,17 @@ def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip:
     model, ckpt = load_checkpoint(checkpoint)
     exp = ckpt.experiment
     flip = exp.test_flip if flip is None else flip
+    view = exp.pitch_view if pitch_view is None else (pitch_view or None)
     with cropped_folder(dataset, root, exp.crop) as store:
         idx = np.arange(len(store))
-        pred = predict_as_trained(model, exp, store, idx, flip=flip, progress=f"evaluate on {dataset}")
+        pred = predict_as_trained(model, exp, store, idx, flip=flip, pitch_view=view or 0, progress=f"evaluate on {dataset}")
         metrics, criteria = score(store, idx, pred)
         table = predictions_table(store, idx, pred)
         data_fp = fingerprint(store.path)
-    result = {**metrics, **criteria, "checkpoint": str(checkpoint), "root": str(root), "experiment": exp.name, "test_flip": flip}
-    tags = {"experiment": exp.name, "dataset_root": str(root), f"data_fingerprint.{dataset}": data_fp, "test_flip": flip}
+    result = {**metrics, **criteria, "checkpoint": str(checkpoint), "root": str(root), "experiment": exp.name, "test_flip": flip,
+              "pitch_view": view}
+    tags = {"experiment": exp.name, "dataset_root": str(root), f"data_fingerprint.{dataset}": data_fp, "test_flip": flip,
+            "pitch_view": view}
     with atomic_file(out.with_suffix(".csv")) as csv_file, atomic_file(out) as json_file, \
             tracking.run(f"evaluate:{exp.name}", {}) as (mlflow, _):
         save_predictions(table, csv_file)

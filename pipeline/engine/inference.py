@@ -15,7 +15,7 @@ from models.registry import build_model
 from pipeline.config.experiment import Experiment, load_experiment
 from pipeline.core import angles
 from pipeline.core.atomic import atomic_file
-from pipeline.core.errors import DataError, HarnessError
+from pipeline.core.errors import ConfigError, DataError, HarnessError
 from pipeline.data.augment import resample
 from pipeline.data.batches import batches, plan_batch
 from pipeline.data.store import Store
@@ -59,13 +59,18 @@ def predict(model, store: Store, idx, size: tuple[int, int], batch_size: int = 1
     return np.concatenate(out) if out else np.zeros((0, 3))
 
 
-def predict_as_trained(model, exp: Experiment, store: Store, idx, flip: bool | None = None, **kwargs) -> np.ndarray:
+def predict_as_trained(model, exp: Experiment, store: Store, idx, flip: bool | None = None, pitch_view: int | None = None,
+                       **kwargs) -> np.ndarray:
     """`predict` the way the checkpoint's experiment `exp` says a model is scored: its input size,
-    precision, prefetch, test-time flip (`flip` overrides `exp.test_flip`) and pitch view. Every scoring path
-    (evaluate, robustness, the report's real-AFLW2000 section, pipeline.predict) goes through here,
-    so they give a crop the same angles. kwargs: batch_size, progress, perturb."""
+    precision, prefetch, test-time flip (`flip` overrides `exp.test_flip`) and pitch view
+    (`pitch_view` overrides `exp.pitch_view`; 0: none). Every scoring path (evaluate, robustness,
+    the report's real-AFLW2000 section, pipeline.predict) goes through here, so they give a crop
+    the same angles. kwargs: batch_size, progress, perturb."""
+    view = exp.pitch_view if pitch_view is None else (pitch_view or None)
+    if view is not None and view >= exp.input_size[0]:
+        raise ConfigError(f"pitch view {view} px: not coarser than the checkpoint's {exp.input_size[0]} px wide input; give a smaller width, or 0 for none")
     return predict(model, store, idx, exp.input_size, precision=exp.precision, prefetch=exp.prefetch,
-                   flip=exp.test_flip if flip is None else flip, pitch_view=exp.pitch_view, **kwargs)
+                   flip=exp.test_flip if flip is None else flip, pitch_view=view, **kwargs)
 
 
 @dataclass(frozen=True)
