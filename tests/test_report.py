@@ -278,13 +278,13 @@ def test_claims_table_opens_the_report_and_traces_back_to_the_files_it_read(buil
     assert "## Claims: the papers' comparisons checked on the harness" in (out / "report.md").read_text()
 
 
-def test_describe_names_frozen_layers_weight_average_and_flip_test():
+def test_describe_names_frozen_layers_weight_average_flip_test_and_pitch_view():
     from tests.support import experiment  # noqa: PLC0415
 
     exp = experiment("s", "dadl", backbone="mobilenet_v2", pretrained=True, frozen_stride=16, test_flip=True, input_size=96, epochs=20,
-                     ema=0.999)
+                     ema=0.999, pitch_view=64)
     assert report_tables.describe("s", exp) == ("s (dadl, mobilenet_v2 pretrained, frozen to stride 16, 96 px, 20 ep, weight average 0.999, "
-                                                "flip test)")
+                                                "flip test, pitch from a 64 px view)")
     assert report_tables.describe("d", experiment("d", "dadl", epochs=10)) == "d (dadl, resnet18, 32 px, 10 ep)"
 
 
