@@ -21,6 +21,12 @@ sharpness (mean |Laplacian| of the grey crop over its standard deviation): where
 moves differently from the synthetic one as detail is removed, the fine detail of one domain is
 read as pose.
 
+A third table asks where that detail is: each region of `REGIONS` in turn is replaced by the same
+pixels of the crop resampled to the pitch-view width and back (the checkpoint's `pitch_view`, or
+two thirds of its input width; pipeline.data.augment.resample), and the model predicts again: the
+prediction minus that one is how far the region's fine detail pushed each angle. Its last row (the
+whole crop) is what reading the whole crop at the pitch-view width changes.
+
 `--image` writes the mean crop of each domain's near-frontal samples in three pitch ranges (rows:
 looking down, level, looking up; columns: real, synthetic), which shows framing, head outline,
 neck and hair at a glance.
@@ -38,6 +44,7 @@ from PIL import Image
 from pipeline.config.params import load_params
 from pipeline.core.angles import ANGLES
 from pipeline.core.errors import DataError, cli
+from pipeline.data.augment import resample
 from pipeline.data.cropping import cropped_folder
 from pipeline.data.store import Store, load_store
 from pipeline.engine.inference import load_checkpoint, predict
@@ -63,29 +70,39 @@ def near_frontal(store: Store, yaw: float = 30.0, pitch: float = 30.0, roll: flo
     return np.flatnonzero((size[:, 0] < yaw) & (size[:, 1] < pitch) & (size[:, 2] < roll))
 
 
-def mask_boxes(boxes):
-    """A `predict` perturbation: every box (top, bottom, left, right shares) of each image filled
-    with that image's mean colour."""
+def replace_boxes(boxes, replacement):
+    """A `predict` perturbation: every box (top, bottom, left, right shares) of each image replaced by
+    the same pixels of `replacement(images)` (an image batch of the same shape)."""
     def perturb(images: torch.Tensor) -> torch.Tensor:
-        out = images.clone()
-        mean = images.mean(dim=(2, 3), keepdim=True)
+        out, new = images.clone(), replacement(images)
         h, w = images.shape[-2:]
         for top, bottom, left, right in boxes:
             rows, cols = slice(round(top * h), round(bottom * h)), slice(round(left * w), round(right * w))
-            out[..., rows, cols] = mean.expand_as(out[..., rows, cols])
+            out[..., rows, cols] = new[..., rows, cols]
         return out
     return perturb
 
 
-def cue_shifts(model, store: Store, idx, size, regions=None, precision: str = "auto") -> dict:
+def mask_boxes(boxes):
+    """Every box filled with its image's mean colour."""
+    return replace_boxes(boxes, lambda images: images.mean(dim=(2, 3), keepdim=True).expand_as(images))
+
+
+def coarsen_boxes(boxes, width: int):
+    """Every box replaced by its pixels in the image resampled to `width` pixels wide and back."""
+    return replace_boxes(boxes, lambda images: resample(images, width).clamp_(0.0, 1.0))
+
+
+def cue_shifts(model, store: Store, idx, size, regions=None, precision: str = "auto", change=mask_boxes) -> dict:
     """{region: mean (yaw, pitch, roll) push of the region: prediction minus the prediction with
-    the region masked} over the samples `idx`, and "error": the unmasked mean error (predicted - true)."""
+    the region changed by `change(boxes)` (masked, by default)} over the samples `idx`, and "error":
+    the unchanged mean error (predicted - true)."""
     regions = REGIONS if regions is None else regions
     idx = np.asarray(idx)
     base = predict(model, store, idx, size, precision=precision)
     out = {"error": (base - store.ypr[idx]).mean(0)}
     for name, boxes in regions.items():
-        out[name] = (base - predict(model, store, idx, size, perturb=mask_boxes(boxes), precision=precision)).mean(0)
+        out[name] = (base - predict(model, store, idx, size, perturb=change(boxes), precision=precision)).mean(0)
     return out
 
 
@@ -171,7 +188,9 @@ def main(argv=None):
         if real_store.images.shape[1:] != synthetic.images.shape[1:]:
             raise DataError(f"{args.synthetic}: crops of {synthetic.images.shape[1]} px, the checkpoint crops at "
                             f"{real_store.images.shape[1]} px; give the crop store it was trained beside (--synthetic)")
-        shifts, resolution, resampled = [], [], []
+        view = exp.pitch_view or round(2 * exp.input_size[0] / 3)
+        coarse_regions = {("whole crop" if name.startswith("all") else name): boxes for name, boxes in REGIONS.items()}
+        shifts, resolution, resampled, detail = [], [], [], []
         for name, store in (("real", real_store), ("synthetic", synthetic)):
             idx = near_frontal(store)
             if len(idx) < 10:
@@ -181,6 +200,8 @@ def main(argv=None):
             shifts.append(cue_shifts(model, store, idx, exp.input_size, precision=exp.precision))
             resolution.append(resolution_errors(model, store, idx, exp.input_size, precision=exp.precision))
             resampled.append(resampling(store, idx))
+            detail.append(cue_shifts(model, store, idx, exp.input_size, coarse_regions, exp.precision,
+                                     change=lambda boxes: coarsen_boxes(boxes, view)))
         print("\nHow far each region pushes the predicted angles (deg): the prediction minus the prediction with the region "
               "filled with the image's mean colour:\n")
         print(table(*shifts))
@@ -188,6 +209,9 @@ def main(argv=None):
               f"pixel, median) real {resampled[0]:.2f}, synthetic {resampled[1]:.2f}; median sharpness (mean |Laplacian| / "
               f"std of the grey input) real {resolution[0]['sharpness']:.3f}, synthetic {resolution[1]['sharpness']:.3f}\n")
         print(table(*resolution, first="resolution", error="as stored"))
+        print(f"\nHow far each region's fine detail pushes the predicted angles (deg): the prediction minus the prediction "
+              f"with the region read at {view} px wide (resampled and back):\n")
+        print(table(*detail, error="mean error, as stored"))
         if args.image:
             print(f"\nmean crops (columns real, synthetic; rows pitch {PITCH_ROWS}): {mean_crops([real_store, synthetic], args.image)}")
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmarks.image_cues import coarser, cue_shifts, mean_crops, near_frontal, resampling, resolution_errors, sharpness
+from benchmarks.image_cues import coarsen_boxes, coarser, cue_shifts, mean_crops, near_frontal, resampling, resolution_errors, sharpness
 from pipeline.data.store import LABEL_COLUMNS, Store
 
 SIDE = 20
@@ -85,3 +85,22 @@ def test_resampling_is_source_pixels_per_crop_pixel():
     s.labels["bx1"] = [40.0, 60.0, 10.0]  # crop sides in the source image; stored at 20 px
     assert resampling(s, [0, 1, 2]) == 2.0
     assert resampling(s, [2]) == 0.5
+
+
+def test_coarsening_a_region_changes_only_its_pixels_to_the_resampled_ones():
+    """coarsen_boxes: inside the box, the pixels of the image resampled to the width and back;
+    outside, the image untouched; cue_shifts with it measures what the region's fine detail pushed."""
+    from pipeline.data.augment import resample  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    images = torch.as_tensor(rng.uniform(0, 1, (2, 3, SIDE, SIDE)), dtype=torch.float32)
+    out = coarsen_boxes([(0.8, 1.0, 0.0, 1.0)], 10)(images)
+    torch.testing.assert_close(out[..., 16:, :], resample(images, 10)[..., 16:, :].clamp(0, 1))
+    torch.testing.assert_close(out[..., :16, :], images[..., :16, :])
+    s = store([0.0, 0.0])  # a white bottom fifth on black: resampled, its top edge blurs into the black above
+    shifts = cue_shifts(BottomReader(), s, [0, 1], (SIDE, SIDE), {"bottom": ((0.8, 1.0, 0.0, 1.0),), "top": ((0.0, 0.2, 0.0, 1.0),)},
+                        precision="fp32", change=lambda boxes: coarsen_boxes(boxes, 10))
+    blurred = 100 * float(resample(torch.as_tensor(s.images[:1]).permute(0, 3, 1, 2).float() / 255, 10)[..., 16:, :].mean())
+    np.testing.assert_allclose(shifts["bottom"], [0, 100 - blurred, 0], atol=1e-3)
+    assert 100 - blurred > 1  # the edge did lose brightness
+    np.testing.assert_allclose(shifts["top"], [0, 0, 0], atol=1e-3)
