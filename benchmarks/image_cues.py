@@ -121,9 +121,9 @@ def sharpness(images: torch.Tensor) -> torch.Tensor:
     return F.conv2d(grey, LAPLACIAN.to(grey.device)).abs().mean(dim=(1, 2, 3)) / (grey.std(dim=(1, 2, 3)) + 1e-6)
 
 
-def resolution_errors(model, store: Store, idx, size, factors=COARSER, precision: str = "auto") -> dict:
-    """{"error": the mean error (predicted - true) of the crops as they are, "coarser xF": the same
-    with every crop at 1/F of its resolution}, and "sharpness": the crops' median sharpness."""
+def resolution_errors(model, store: Store, idx, size, factors=COARSER, precision: str = "auto") -> tuple[dict, float]:
+    """({"error": the mean error (predicted - true) of the crops as they are, "coarser xF": the same
+    with every crop at 1/F of its resolution}, the crops' median sharpness)."""
     idx = np.asarray(idx)
     seen = []
 
@@ -134,8 +134,7 @@ def resolution_errors(model, store: Store, idx, size, factors=COARSER, precision
     out = {"error": (predict(model, store, idx, size, perturb=record, precision=precision) - store.ypr[idx]).mean(0)}
     for f in factors:
         out[f"coarser x{f}"] = (predict(model, store, idx, size, perturb=coarser(f), precision=precision) - store.ypr[idx]).mean(0)
-    out["sharpness"] = float(np.median(np.concatenate(seen)))
-    return out
+    return out, float(np.median(np.concatenate(seen)))
 
 
 def resampling(store: Store, idx) -> float:
@@ -163,7 +162,7 @@ def mean_crops(stores: list[Store], path: Path) -> Path:
 def table(real: dict, synthetic: dict, first: str = "region", error: str = "mean error, nothing masked") -> str:
     head = f"| {first} | " + " | ".join(f"{a} real | {a} synthetic" for a in ANGLES) + " | pitch real - synthetic |"
     lines = [head, "|" + "---|" * (2 + 2 * len(ANGLES))]
-    for name in (n for n in real if n != "sharpness"):
+    for name in real:
         label = error if name == "error" else name
         cells = " | ".join(f"{real[name][i]:+.2f} | {synthetic[name][i]:+.2f}" for i in range(len(ANGLES)))
         lines.append(f"| {label} | {cells} | {real[name][1] - synthetic[name][1]:+.2f} |")
@@ -190,7 +189,7 @@ def main(argv=None):
                             f"{real_store.images.shape[1]} px; give the crop store it was trained beside (--synthetic)")
         view = exp.pitch_view or round(2 * exp.input_size[0] / 3)
         coarse_regions = {("whole crop" if name.startswith("all") else name): boxes for name, boxes in REGIONS.items()}
-        shifts, resolution, resampled, detail = [], [], [], []
+        shifts, resolution, sharp, resampled, detail = [], [], [], [], []
         for name, store in (("real", real_store), ("synthetic", synthetic)):
             idx = near_frontal(store)
             if len(idx) < 10:
@@ -198,7 +197,9 @@ def main(argv=None):
                                 "give a larger folder or store")
             print(f"{name}: {len(idx)} near-frontal crops, mean true pitch {store.ypr[idx, 1].mean():+.1f}")
             shifts.append(cue_shifts(model, store, idx, exp.input_size, precision=exp.precision))
-            resolution.append(resolution_errors(model, store, idx, exp.input_size, precision=exp.precision))
+            errors, median_sharpness = resolution_errors(model, store, idx, exp.input_size, precision=exp.precision)
+            resolution.append(errors)
+            sharp.append(median_sharpness)
             resampled.append(resampling(store, idx))
             detail.append(cue_shifts(model, store, idx, exp.input_size, coarse_regions, exp.precision,
                                      change=lambda boxes: coarsen_boxes(boxes, view)))
@@ -207,7 +208,7 @@ def main(argv=None):
         print(table(*shifts))
         print(f"\nThe same crops at coarser resolution: mean error (predicted - true, deg). Resampling (source pixels per crop "
               f"pixel, median) real {resampled[0]:.2f}, synthetic {resampled[1]:.2f}; median sharpness (mean |Laplacian| / "
-              f"std of the grey input) real {resolution[0]['sharpness']:.3f}, synthetic {resolution[1]['sharpness']:.3f}\n")
+              f"std of the grey input) real {sharp[0]:.3f}, synthetic {sharp[1]:.3f}\n")
         print(table(*resolution, first="resolution", error="as stored"))
         print(f"\nHow far each region's fine detail pushes the predicted angles (deg): the prediction minus the prediction "
               f"with the region read at {view} px wide (resampled and back):\n")
