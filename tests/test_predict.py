@@ -187,7 +187,7 @@ def test_detector_on_real_aflw2000_and_its_landmark_offsets():
     assert np.median(offsets, axis=0) == pytest.approx(faces.LANDMARK_OFFSETS, abs=0.015)
 
 
-@pytest.mark.slow  # four evaluate runs with MLflow logging (5 s); the flip arithmetic has a fast test in test_batches.py
+@pytest.mark.slow  # five evaluate runs with MLflow logging (10 s); the flip arithmetic has a fast test in test_batches.py
 def test_evaluate_flip_follows_the_checkpoint_unless_told(checkpoint, tmp_path, monkeypatch, capsys):
     """`pipeline.evaluate --checkpoint` scores with test-time flip augmentation when the checkpoint's
     experiment says test_flip, and --flip / --no-flip override it; the JSON says which. --pitch-view

@@ -26,7 +26,7 @@ from pipeline.data.cropping import cropped_folder
 from pipeline.data.protocols import rows
 from pipeline.data.store import fingerprint, load_store
 from pipeline.engine import tracking
-from pipeline.engine.inference import Checkpoint, load_checkpoint, predict_as_trained
+from pipeline.engine.inference import Checkpoint, load_checkpoint, pitch_view_for, predict_as_trained
 
 
 def _log(mlflow, ckpt: Checkpoint, metrics: dict, tags: dict) -> str:
@@ -90,10 +90,10 @@ def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip:
     model, ckpt = load_checkpoint(checkpoint)
     exp = ckpt.experiment
     flip = exp.test_flip if flip is None else flip
-    view = exp.pitch_view if pitch_view is None else (pitch_view or None)
+    view = pitch_view_for(exp, pitch_view)
     with cropped_folder(dataset, root, exp.crop) as store:
         idx = np.arange(len(store))
-        pred = predict_as_trained(model, exp, store, idx, flip=flip, pitch_view=view or 0, progress=f"evaluate on {dataset}")
+        pred = predict_as_trained(model, exp, store, idx, flip=flip, pitch_view=pitch_view, progress=f"evaluate on {dataset}")
         metrics, criteria = score(store, idx, pred)
         table = predictions_table(store, idx, pred)
         data_fp = fingerprint(store.path)

@@ -59,6 +59,15 @@ def predict(model, store: Store, idx, size: tuple[int, int], batch_size: int = 1
     return np.concatenate(out) if out else np.zeros((0, 3))
 
 
+def pitch_view_for(exp: Experiment, override: int | None = None) -> int | None:
+    """The pitch view a checkpoint of `exp` is scored with: `override` if given (0: none), else
+    `exp.pitch_view`; a width not narrower than the input is one ConfigError line."""
+    view = exp.pitch_view if override is None else (override or None)
+    if view is not None and view >= exp.input_size[0]:
+        raise ConfigError(f"pitch view {view} px: not coarser than the checkpoint's {exp.input_size[0]} px wide input; give a smaller width, or 0 for none")
+    return view
+
+
 def predict_as_trained(model, exp: Experiment, store: Store, idx, flip: bool | None = None, pitch_view: int | None = None,
                        **kwargs) -> np.ndarray:
     """`predict` the way the checkpoint's experiment `exp` says a model is scored: its input size,
@@ -66,11 +75,8 @@ def predict_as_trained(model, exp: Experiment, store: Store, idx, flip: bool | N
     (`pitch_view` overrides `exp.pitch_view`; 0: none). Every scoring path (evaluate, robustness,
     the report's real-AFLW2000 section, pipeline.predict) goes through here, so they give a crop
     the same angles. kwargs: batch_size, progress, perturb."""
-    view = exp.pitch_view if pitch_view is None else (pitch_view or None)
-    if view is not None and view >= exp.input_size[0]:
-        raise ConfigError(f"pitch view {view} px: not coarser than the checkpoint's {exp.input_size[0]} px wide input; give a smaller width, or 0 for none")
     return predict(model, store, idx, exp.input_size, precision=exp.precision, prefetch=exp.prefetch,
-                   flip=exp.test_flip if flip is None else flip, pitch_view=view, **kwargs)
+                   flip=exp.test_flip if flip is None else flip, pitch_view=pitch_view_for(exp, pitch_view), **kwargs)
 
 
 @dataclass(frozen=True)
