@@ -33,6 +33,7 @@ def test_repository_params_resolve_every_experiment():
      "params.yaml data.synthetic.camera_distance: give [nearest, farthest] with nearest <= farthest, got [40.0, 10.0]"),
     ({"data": {"synthetic": {"eye_contact": 1.5}}}, "params.yaml data.synthetic.eye_contact: Input should be less than or equal to 1, got 1.5"),
     ({"data": {"synthetic": {"closed_lips": -0.1}}}, "params.yaml data.synthetic.closed_lips: Input should be greater than or equal to 0, got -0.1"),
+    ({"data": {"synthetic": {"eye_detail": 2}}}, "params.yaml data.synthetic.eye_detail: Input should be less than or equal to 1, got 2"),
     ({"train": {"ema": 1.0}}, "params.yaml train.ema: Input should be less than 1, got 1.0"),
     ({"train": {"ema": True}}, "params.yaml train.ema: a number is needed, not true/false, got True"),
     ({"train": {"augment": {"random_conv_sizes": [1, 4]}}},

@@ -12,7 +12,7 @@ from PIL import Image
 from pipeline.sources import synthetic
 from pipeline.core.angles import biwi_euler, flip_pose, pose_para_to_ypr, rotation_matrix
 from pipeline.data.calibration import project, read_cal
-from pipeline.sources.synthetic import head as H, scene
+from pipeline.sources.synthetic import head as H, mesh as M, scene
 from tests.support import repo_params
 
 TINY = {**repo_params()["data"]["synthetic"], "image_size": 64, "train_per_subset": 2, "test_images": 4, "biwi_sequences": 2,
@@ -182,14 +182,15 @@ def test_sign_conventions_on_projected_landmarks():
 
 
 def test_photographic_settings_change_only_what_they_name():
-    """eye_contact, camera_distance, hair_volume and closed_lips each change their own part of the
-    300W-LP- and AFLW2000-style samples and no other draw, so an ablation of one compares the same images."""
+    """eye_contact, camera_distance, hair_volume, closed_lips and eye_detail each change their own part
+    of the 300W-LP- and AFLW2000-style samples and no other draw, so an ablation of one compares the same images."""
     base = synthetic.plan(TINY)
     photo = [i for i, sm in enumerate(base) if sm.dataset != "hpdb"]
     eyes = synthetic.plan({**TINY, "eye_contact": 1.0})
     far = synthetic.plan({**TINY, "camera_distance": [10.0, 40.0]})
     hair = synthetic.plan({**TINY, "hair_volume": 3.0})
     lips = synthetic.plan({**TINY, "closed_lips": 1.0})
+    detail = synthetic.plan({**TINY, "eye_detail": 1.0})
     for i in photo:
         assert base[i].gaze is None and eyes[i] == dataclasses.replace(base[i], gaze=eyes[i].gaze)
         assert eyes[i].gaze == pytest.approx(H.camera_gaze(rotation_matrix(*base[i].ypr)), abs=0.6)  # within the jitter
@@ -199,10 +200,44 @@ def test_photographic_settings_change_only_what_they_name():
         closed = lips[i].identity.mouth_open
         assert lips[i] == dataclasses.replace(base[i], identity=dataclasses.replace(base[i].identity, mouth_open=closed))
         assert (-1.0 <= closed < 0.0) if base[i].identity.mouth_open == 0.0 else closed == base[i].identity.mouth_open
+        strength = detail[i].identity.eye_detail
+        assert detail[i] == dataclasses.replace(base[i], identity=dataclasses.replace(base[i].identity, eye_detail=strength))
+        assert base[i].identity.eye_detail == 0.0 and 0.4 <= strength <= 1.0
     assert min(base[i].look.distance for i in photo) < 10.0  # the default range reaches nearer
     assert any(lips[i].identity.mouth_open < 0 for i in photo)  # some unparted lips did close
     assert all(sm.gaze is None and sm.name == b.name for sm, b in zip(eyes, base) if sm.dataset == "hpdb")
     assert 0 < sum(sm.gaze is not None for sm in synthetic.plan({**TINY, "eye_contact": 0.5})) < len(photo)
+    assert 0 < sum(sm.identity.eye_detail > 0 for sm in synthetic.plan({**TINY, "eye_detail": 0.5})) < len(photo)
+    assert all(sm.identity.eye_detail == 0.0 for sm in detail if sm.dataset == "hpdb")
+    by_identity = {}  # the views of one identity (name <subset>/<subset>_<identity>_<view>) share its eyes
+    for sm in detail:
+        if sm.dataset == "300W_LP":
+            by_identity.setdefault(sm.name.rsplit("_", 1)[0], set()).add(sm.identity.eye_detail)
+    views = sum(sm.dataset == "300W_LP" for sm in detail)
+    assert all(len(v) == 1 for v in by_identity.values()) and len(by_identity) < views  # some identity has two views
+
+
+def _sharpness(img) -> float:
+    """Mean |Laplacian| of a float image's grey levels."""
+    g = np.asarray(img, np.float64).mean(-1)
+    return float(np.abs(4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]).mean())
+
+
+def test_eye_detail_draws_fine_strokes_in_the_eye_and_brow_band_only():
+    """eye_detail paints lashes, brow hairs, creases and catchlights: the texture changes only between
+    the brows' top and a little below the lower lids, where it gets sharper, and more so when stronger."""
+    V = H._canonical()[0]
+    uv = H._face_uv(V) * H.TEX
+    idt = H.neutral_identity()
+    plain, weak, strong = (H._face_texture(dataclasses.replace(idt, eye_detail=s), V) for s in (0.0, 0.4, 1.0))
+    eyes = np.array(M.EYE_R + M.EYE_L)
+    brows = np.array(M.BROW_R_UP + M.BROW_L_UP)
+    top, bottom = uv[brows, 1].min() - 0.04 * H.TEX, uv[eyes, 1].max() + 0.05 * H.TEX
+    changed = np.flatnonzero(np.any(plain != strong, axis=(1, 2)))
+    assert changed.size > 0 and top <= changed.min() and changed.max() <= bottom
+    band = slice(int(top), int(bottom) + 1)
+    assert _sharpness(plain[band]) < _sharpness(weak[band]) < _sharpness(strong[band])
+    assert _sharpness(strong[band]) > 1.3 * _sharpness(plain[band])
 
 
 def test_closed_lips_meet_and_the_chin_rises_with_them():

@@ -65,6 +65,7 @@ class Synthetic(Section):
     hair_volume: PositiveFloat
     eye_contact: Probability
     closed_lips: Probability
+    eye_detail: Probability
 
     @model_validator(mode="after")
     def _distance(self):

@@ -47,7 +47,7 @@ HEAD_FRACTION = (0.45, 0.65)  # head height (crown to chin) as a share of the im
 _HEAD_HEIGHT_UNITS = 2.4  # crown (with hair) to chin, head units
 # Random streams, the second entry of every SeedSequence
 (TRAIN_IDENTITY, TRAIN_VIEW, TRAIN_NOISE, TEST_IDENTITY, TEST_SAMPLE, BIWI_SEQUENCE, BIWI_FRAME, BIWI_NOISE, TRAIN_EYES, TEST_EYES,
- TRAIN_LIPS, TEST_LIPS) = range(1, 13)
+ TRAIN_LIPS, TEST_LIPS, TRAIN_DETAIL, TEST_DETAIL) = range(1, 15)
 EYE_JITTER = 4.0  # deg (sd): eyes meant for the camera miss it by about this much
 
 
@@ -102,6 +102,13 @@ def _lips(identity: H.Identity, cfg, stream, *index) -> H.Identity:
     return identity if rng is None else replace(identity, mouth_open=-float(rng.uniform(0.0, 1.0)))
 
 
+def _detailed(identity: H.Identity, cfg, stream, *index) -> H.Identity:
+    """With probability `eye_detail`, the identity with photographed eyes and brows (head._eye_detail)
+    at a uniform strength in [0.4, 1]."""
+    rng = _chosen(cfg, "eye_detail", stream, *index)
+    return identity if rng is None else replace(identity, eye_detail=float(rng.uniform(0.4, 1.0)))
+
+
 def _eye_contact(cfg, ypr, stream, *index) -> tuple | None:
     """With probability `eye_contact`, the gaze of eyes looking at the camera (head.camera_gaze)."""
     rng = _chosen(cfg, "eye_contact", stream, *index)
@@ -131,7 +138,8 @@ def _train_sample(cfg, si: int, i: int) -> Sample:
     centre, scale = _framing(rng, size)
     look = replace(scene.sample_look(rng, "train", tuple(cfg["camera_distance"])), light=shared.light, background=shared.background)
     sub = SUBSETS[si]
-    identity = _lips(_hair(identity, cfg), cfg, TRAIN_LIPS, si, ident)  # all views of an identity share its lips
+    identity = _lips(_hair(identity, cfg), cfg, TRAIN_LIPS, si, ident)  # all views of an identity share its lips and eyes
+    identity = _detailed(identity, cfg, TRAIN_DETAIL, si, ident)
     return Sample("300W_LP", f"{sub}/{sub}_{ident}_{view}", tuple(ypr), _noisy(ypr, cfg, TRAIN_NOISE, si, i), identity, look,
                   centre, scale, (size, size), int(rng.integers(2**62)), gaze=_eye_contact(cfg, ypr, TRAIN_EYES, si, i))
 
@@ -143,7 +151,7 @@ def _test_sample(cfg, i: int) -> Sample:
     ypr = scene.sample_pose(rng, "test")
     centre, scale = _framing(rng, size)
     look = scene.sample_look(rng, "test", tuple(cfg["camera_distance"]))
-    return Sample("AFLW2000", f"image{i:05d}", tuple(ypr), tuple(ypr), _lips(_hair(identity, cfg), cfg, TEST_LIPS, i), look, centre,
+    return Sample("AFLW2000", f"image{i:05d}", tuple(ypr), tuple(ypr), _detailed(_lips(_hair(identity, cfg), cfg, TEST_LIPS, i), cfg, TEST_DETAIL, i), look, centre,
                   scale, (size, size), int(rng.integers(2**62)), gaze=_eye_contact(cfg, ypr, TEST_EYES, i))
 
 

@@ -85,6 +85,7 @@ class Identity:
     shirt: tuple
     tex_seed: int
     hair_volume: float = 1.0  # multiplier of the hair style's thickness (HAIR_THICKNESS)
+    eye_detail: float = 0.0  # 0: painted eyes and solid brows; up to 1: lashes, brow hairs, creases, catchlights (_eye_detail)
 
 
 @dataclass(frozen=True)
@@ -447,9 +448,7 @@ def _face_texture(idt: Identity, V) -> np.ndarray:
     for eye in (M.EYE_R, M.EYE_L):
         poly = pt(eye)
         d.polygon(poly, fill=c8(np.array([0.9, 0.86, 0.82]) * rng.uniform(0.65, 0.95)))
-        xs, ys = uv[list(eye), 0], uv[list(eye), 1]
-        cx, cy = xs.mean() + idt.gaze[0] * (xs.max() - xs.min()) * 0.25, ys.mean() + idt.gaze[1] * 2
-        ir = 0.24 * (xs.max() - xs.min())
+        (cx, cy), ir = _iris(idt, uv, eye)
         iris = Image.new("L", img.size, 0)
         ImageDraw.Draw(iris).polygon(poly, fill=255)
         irl = Image.new("RGBA", img.size, (0, 0, 0, 0))
@@ -464,7 +463,8 @@ def _face_texture(idt: Identity, V) -> np.ndarray:
         d.line(pt(eye[:9]), fill=c8(skin * 0.5, 120), width=1)
     # brows
     for up, lo in ((M.BROW_R_UP, M.BROW_R_LO), (M.BROW_L_UP, M.BROW_L_LO)):
-        d.polygon(pt(up) + pt(lo[::-1]), fill=c8(idt.brow_col, rng.integers(150, 245)))
+        alpha = rng.integers(150, 245) * (1 - 0.45 * idt.eye_detail)  # hairs drawn over a detailed brow carry the rest
+        d.polygon(pt(up) + pt(lo[::-1]), fill=c8(idt.brow_col, alpha))
     # lips and mouth interior
     d.polygon(pt(M.LIPS_OUT), fill=c8(idt.lip_col))
     d.polygon(pt(M.LIPS_IN), fill=c8(np.array([0.25, 0.06, 0.06])))
@@ -478,9 +478,71 @@ def _face_texture(idt: Identity, V) -> np.ndarray:
         cx, cy = 0.5 * (uv[a] + uv[b]) - np.array([0, 0.008 * TEX])
         r = 0.018 * TEX
         d.ellipse((cx - r * 1.3, cy - r * 0.7, cx + r * 1.3, cy + r * 0.7), fill=c8(skin * 0.25, 200))
-    out = np.asarray(img.filter(ImageFilter.GaussianBlur(0.6)), np.float32) / 255
+    img = img.filter(ImageFilter.GaussianBlur(0.6))
+    if idt.eye_detail > 0:  # drawn after the blur: fine strokes, as a photograph down-sampled from a large face shows them
+        img = Image.alpha_composite(img.convert("RGBA"), _eye_detail(idt, uv, skin)).convert("RGB")
+    out = np.asarray(img, np.float32) / 255
     out.setflags(write=False)
     return out
+
+
+def _iris(idt: Identity, uv, eye) -> tuple:
+    """Centre (texture px) and radius of the iris of `eye` (a mesh.EYE_* ring), moved by the gaze."""
+    xs, ys = uv[list(eye), 0], uv[list(eye), 1]
+    return (xs.mean() + idt.gaze[0] * (xs.max() - xs.min()) * 0.25, ys.mean() + idt.gaze[1] * 2), 0.24 * (xs.max() - xs.min())
+
+
+def _strokes(d, roots, directions, lengths, colour, alphas):
+    for (x, y), (dx, dy), n, a in zip(roots, directions, lengths, alphas):
+        d.line([(x, y), (x + dx * n, y + dy * n)], fill=colour + (int(a),), width=1)
+
+
+def _eye_detail(idt: Identity, uv, skin) -> Image.Image:
+    """RGBA layer of the fine detail of photographed eyes and brows, `idt.eye_detail` strong: upper
+    and lower lashes, a second lid crease and the fold under the eye, the iris's dark rim and a
+    catchlight, and brow hairs. Its own random stream, so the rest of the texture stays as drawn."""
+    rng = np.random.default_rng([idt.tex_seed, 1])
+    s = idt.eye_detail
+    layer = Image.new("RGBA", (TEX, TEX), (0, 0, 0, 0))
+    d = ImageDraw.Draw(layer)
+    dark = tuple(int(v * 255) for v in np.asarray(idt.brow_col) * 0.4)
+    shade = tuple(int(v) for v in np.clip(skin * 0.5 * 255, 0, 255))
+    for eye in (M.EYE_R, M.EYE_L):
+        inner, outer = uv[eye[8]], uv[eye[0]]
+        out_x = np.sign(outer[0] - inner[0])
+        upper = uv[list(eye[8:]) + [eye[0]]]  # inner corner to outer corner, along the top
+        lower = uv[list(eye[8:0:-1]) + [eye[0]]]  # inner corner to outer corner, along the bottom
+        for lid, n, up, length, alpha in ((upper, 14 + 20 * s, -1, 0.026, (150, 240)), (lower, 5 + 8 * s, 1, 0.014, (70, 150))):
+            t = np.sort(rng.uniform(0.1, 1.0, int(n)))
+            roots = np.stack([np.interp(t, np.linspace(0, 1, len(lid)), lid[:, k]) for k in (0, 1)], 1)
+            dirs = np.stack([out_x * (0.15 + 0.9 * t), np.full_like(t, up)], 1)
+            dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+            _strokes(d, roots, dirs, TEX * length * (0.6 + 0.4 * s) * rng.uniform(0.6, 1.0, len(t)), dark, rng.uniform(*alpha, len(t)))
+        for curve, dy, a in ((upper, -0.022, 110), (lower, 0.03, 70)):  # second crease over the lid, fold under the eye
+            d.line([tuple(q) for q in curve + np.array([0, dy * TEX * rng.uniform(0.8, 1.2)])], fill=shade + (int(a * s),), width=1)
+        iris = Image.new("RGBA", (TEX, TEX), (0, 0, 0, 0))
+        di = ImageDraw.Draw(iris)
+        (cx, cy), ir = _iris(idt, uv, eye)
+        di.ellipse((cx - ir, cy - ir, cx + ir, cy + ir), outline=(15, 12, 12, int(200 * s)), width=1)
+        gx, gy, gr = cx - 0.35 * ir, cy - 0.35 * ir, max(0.8, 0.14 * ir)
+        di.ellipse((gx - gr, gy - gr, gx + gr, gy + gr), fill=(250, 250, 250, int(230 * s)))
+        mask = Image.new("L", (TEX, TEX), 0)
+        ImageDraw.Draw(mask).polygon([tuple(q) for q in uv[list(eye)]], fill=255)
+        layer.paste(iris, (0, 0), Image.fromarray(np.minimum(np.asarray(mask), np.asarray(iris)[..., 3])))
+    for up, lo in ((M.BROW_R_UP, M.BROW_R_LO), (M.BROW_L_UP, M.BROW_L_LO)):  # outer to inner
+        n = int(60 + 80 * s)
+        t, w = rng.uniform(0, 1, n), rng.uniform(-0.15, 1.15, n)
+        grid = np.linspace(0, 1, len(up))
+        top = np.stack([np.interp(t, grid, uv[list(up), k]) for k in (0, 1)], 1)
+        bottom = np.stack([np.interp(t, grid, uv[list(lo), k]) for k in (0, 1)], 1)
+        roots = bottom + (top - bottom) * w[:, None]
+        along = uv[up[0]] - uv[up[-1]]  # inner to outer
+        along = along / np.linalg.norm(along)
+        dirs = along[None] * (0.4 + 0.6 * t[:, None]) + np.array([0.0, -1.0]) * (1.0 - 0.8 * t[:, None])  # inner hairs point up
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        colour = tuple(int(v * 255) for v in np.clip(np.asarray(idt.brow_col) * rng.uniform(0.6, 0.9), 0, 1))
+        _strokes(d, roots, dirs, TEX * 0.022 * rng.uniform(0.5, 1.0, n), colour, rng.uniform(110, 230, n) * (0.5 + 0.5 * s))
+    return layer
 
 
 def _beard(idt: Identity, p):
