@@ -321,6 +321,33 @@ def test_resample_keeps_coarse_structure_and_drops_fine_detail():
     assert torch.allclose(resample(checker, 24), checker, atol=1e-5)
 
 
+def test_sharpening_matches_torchvision_per_sample_and_draws_nothing_when_off():
+    """`sharpen: p` gives about that share of a batch a factor in [1, sharpen_max], and each image comes
+    out as torchvision's adjust_sharpness with its own factor would give it; the rest stay as they
+    were, and off it draws nothing (older configurations keep their batches)."""
+    from torchvision.transforms.v2.functional import adjust_sharpness  # noqa: PLC0415
+
+    from pipeline.config.params import Augment  # noqa: PLC0415
+    from pipeline.data import augment  # noqa: PLC0415
+
+    d = augment.draw(np.random.default_rng(7), 400, Augment(sharpen=0.5, sharpen_max=2.5))
+    sharp = d.sharpness > 1
+    assert 150 < int(sharp.sum()) < 250 and float(d.sharpness.max()) <= 2.5
+    off, reference = np.random.default_rng(7), np.random.default_rng(7)
+    assert augment.draw(off, 400, Augment()).sharpness is None
+    augment.draw(reference, 400, Augment(sharpen=0.5))
+    assert off.random() != reference.random()
+    images = torch.rand(8, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    before = images.clone()
+    d = augment.draw(np.random.default_rng(3), 8, Augment(sharpen=0.5))
+    out = augment.apply(images, d)
+    for i in range(8):
+        torch.testing.assert_close(out[i], adjust_sharpness(before[i], float(d.sharpness[i])), atol=1e-5, rtol=0)
+    changed = (out - before).abs().flatten(1).amax(1) > 1e-4
+    assert changed.tolist() == (d.sharpness > 1).tolist() and 0 < int(changed.sum()) < 8
+    assert torch.equal(images, before)  # the input batch is not written to
+
+
 def test_resolution_augmentation_coarsens_its_share_and_nothing_else():
     """`resolution: p` resamples about that share of a batch to a side in [resolution_min, 1] of its
     own and leaves the rest untouched; off, it draws nothing (older configurations keep their batches)."""

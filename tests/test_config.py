@@ -36,6 +36,7 @@ def test_repository_params_resolve_every_experiment():
     ({"data": {"synthetic": {"eye_detail": 2}}}, "params.yaml data.synthetic.eye_detail: Input should be less than or equal to 1, got 2"),
     ({"train": {"ema": 1.0}}, "params.yaml train.ema: Input should be less than 1, got 1.0"),
     ({"train": {"ema": True}}, "params.yaml train.ema: a number is needed, not true/false, got True"),
+    ({"train": {"augment": {"sharpen_max": 1.0}}}, "params.yaml train.augment.sharpen_max: Input should be greater than 1, got 1.0"),
     ({"train": {"augment": {"random_conv_sizes": [1, 4]}}},
      "params.yaml train.augment.random_conv_sizes.1: a kernel size must be odd (it is centred on its pixel), got 4"),
     ({"robustness": {"shift": 0.7}}, "params.yaml robustness.shift: Input should be less than 0.5, got 0.7"),

@@ -154,6 +154,8 @@ class Augment(Section):
     random_conv_sizes: tuple[OddSide, ...] = Field((1, 3, 5, 7), min_length=1)  # ... of one of these kernel sizes
     resolution: Probability = 0.0  # probability of a coarser copy: the crop down-sampled and up-sampled back ...
     resolution_min: Annotated[float, Field(gt=0, lt=1), NotBool] = 0.5  # ... to a side drawn in [this share, 1] of its own
+    sharpen: Probability = 0.0  # probability of sharpening (torchvision adjust_sharpness) ...
+    sharpen_max: Annotated[float, Field(gt=1), NotBool] = 3.0  # ... by a factor drawn in [1, this]
 
 
 class Schedule(Section):

@@ -1,7 +1,8 @@
 """Photometric augmentation of training batches, for a model that must hold on images unlike its
 training set (the built-in renderer's heads against real photographs): colour, grey, blur, noise,
 coarser copies (down-sampled and up-sampled back: the detail a smaller face in the source image
-would keep); JPEG-like block artefacts are out of scope; random erasing stands in for occluders, and random
+would keep), sharpening (torchvision's `adjust_sharpness`, as a camera's processing or a face
+down-sampled from a large photograph sharpens edges); JPEG-like block artefacts are out of scope; random erasing stands in for occluders, and random
 convolutions (RandConv: Xu et al., "Robust and Generalizable Visual Representation Learning via
 Random Convolutions", ICLR 2021) change local texture and colour while shapes stay.
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision.transforms.v2.functional import adjust_sharpness
 
 from pipeline.config.params import Augment
 
@@ -38,6 +40,7 @@ class Draws:
     conv: np.ndarray | None = None  # kernel side of each sample's random convolution, 0 = none
     keep: np.ndarray | None = None  # share of the original image mixed back into the convolved one
     scale: np.ndarray | None = None  # side of each sample's coarser copy as a share of its own, 1 = none
+    sharpness: np.ndarray | None = None  # each sample's sharpness factor (adjust_sharpness), 1 = none
 
 
 def draw(rng: np.random.Generator, n: int, cfg: Augment) -> Draws:
@@ -54,13 +57,23 @@ def draw(rng: np.random.Generator, n: int, cfg: Augment) -> Draws:
     x0, y0 = rng.uniform(0, 1 - w), rng.uniform(0, 1 - h)
     erase = np.where((rng.random(n) < cfg.erase)[:, None], np.stack([x0, y0, x0 + w, y0 + h], axis=1), 0.0)
     seed = int(rng.integers(2**31))
-    conv = keep = scale = None  # the draws below come last and only when asked for, so configurations without
+    conv = keep = scale = sharp = None  # the draws below come last and only when asked for, so configurations without
     if cfg.random_conv:         # them keep the batches they had before these changes existed
         conv = np.where(rng.random(n) < cfg.random_conv, rng.choice(cfg.random_conv_sizes, n), 0)
         keep = rng.uniform(0, 1, n)
     if cfg.resolution:
         scale = np.where(rng.random(n) < cfg.resolution, rng.uniform(cfg.resolution_min, 1.0, n), 1.0)
-    return Draws(brightness, contrast, saturation, grey, blur, noise, erase, seed, conv, keep, scale)
+    if cfg.sharpen:
+        sharp = np.where(rng.random(n) < cfg.sharpen, rng.uniform(1.0, cfg.sharpen_max, n), 1.0)
+    return Draws(brightness, contrast, saturation, grey, blur, noise, erase, seed, conv, keep, scale, sharp)
+
+
+def sharpen(images: torch.Tensor, factors) -> torch.Tensor:
+    """N x C x h x w in [0, 1] -> each image through torchvision's `adjust_sharpness` with its own
+    factor (1: unchanged; above 1 its edges are steeper than the smoothed image's by that factor),
+    in one batched pass: the smoothed image is factor 0's."""
+    smooth = adjust_sharpness(images, 0.0)
+    return (smooth + _column(np.asarray(factors), images) * (images - smooth)).clamp_(0.0, 1.0)
 
 
 def _column(values: np.ndarray, like: torch.Tensor) -> torch.Tensor:
@@ -111,15 +124,17 @@ def random_conv(images: torch.Tensor, sides, keep, generators) -> torch.Tensor:
 
 
 def apply(images: torch.Tensor, d: Draws) -> torch.Tensor:
-    """N x 3 x h x w floats in [0, 1] -> augmented, still in [0, 1]. A coarser copy comes first (the
-    camera), then a random convolution, colour, grey, blur, noise and erasing; changes drawn as none
-    cost nothing."""
+    """N x 3 x h x w floats in [0, 1] -> augmented, still in [0, 1]. A coarser copy and sharpening come
+    first (the camera), then a random convolution, colour, grey, blur, noise and erasing; changes
+    drawn as none cost nothing."""
     luma = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
     widths = None if d.scale is None else np.maximum(1, np.round(images.shape[-1] * d.scale)).astype(int)
     if widths is not None and (widths < images.shape[-1]).any():
         images = images.clone()
         for i in np.flatnonzero(widths < images.shape[-1]):
             images[i : i + 1] = resample(images[i : i + 1], int(widths[i])).clamp_(0.0, 1.0)
+    if d.sharpness is not None and (d.sharpness != 1).any():
+        images = sharpen(images, d.sharpness)
     out = images
     if d.conv is not None and d.conv.any():
         rows = np.flatnonzero(d.conv)
