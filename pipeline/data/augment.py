@@ -134,7 +134,9 @@ def apply(images: torch.Tensor, d: Draws) -> torch.Tensor:
         for i in np.flatnonzero(widths < images.shape[-1]):
             images[i : i + 1] = resample(images[i : i + 1], int(widths[i])).clamp_(0.0, 1.0)
     if d.sharpness is not None and (d.sharpness != 1).any():
-        images = sharpen(images, d.sharpness)
+        rows = np.flatnonzero(d.sharpness != 1)  # only those: adjust_sharpness's depthwise conv is slow on the CPU
+        images = images.clone()
+        images[rows] = sharpen(images[rows], d.sharpness[rows])
     out = images
     if d.conv is not None and d.conv.any():
         rows = np.flatnonzero(d.conv)
