@@ -493,8 +493,14 @@ def _iris(idt: Identity, uv, eye) -> tuple:
 
 
 def _strokes(d, roots, directions, lengths, colour, alphas):
-    for (x, y), (dx, dy), n, a in zip(roots, directions, lengths, alphas):
-        d.line([(x, y), (x + dx * n, y + dy * n)], fill=colour + (int(a),), width=1)
+    for (x, y), (dx, dy), length, a in zip(roots, directions, lengths, alphas):
+        d.line([(x, y), (x + dx * length, y + dy * length)], fill=colour + (int(a),), width=1)
+
+
+def _at(poly: np.ndarray, t) -> np.ndarray:
+    """Points at shares `t` (0..1) of a polyline's run of vertices (k x 2), linear between vertices."""
+    grid = np.linspace(0, 1, len(poly))
+    return np.stack([np.interp(t, grid, poly[:, k]) for k in (0, 1)], 1)
 
 
 def _eye_detail(idt: Identity, uv, skin) -> Image.Image:
@@ -514,7 +520,7 @@ def _eye_detail(idt: Identity, uv, skin) -> Image.Image:
         lower = uv[list(eye[8:0:-1]) + [eye[0]]]  # inner corner to outer corner, along the bottom
         for lid, n, up, length, alpha in ((upper, 14 + 20 * s, -1, 0.026, (150, 240)), (lower, 5 + 8 * s, 1, 0.014, (70, 150))):
             t = np.sort(rng.uniform(0.1, 1.0, int(n)))
-            roots = np.stack([np.interp(t, np.linspace(0, 1, len(lid)), lid[:, k]) for k in (0, 1)], 1)
+            roots = _at(lid, t)
             dirs = np.stack([out_x * (0.15 + 0.9 * t), np.full_like(t, up)], 1)
             dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
             _strokes(d, roots, dirs, TEX * length * (0.6 + 0.4 * s) * rng.uniform(0.6, 1.0, len(t)), dark, rng.uniform(*alpha, len(t)))
@@ -532,9 +538,7 @@ def _eye_detail(idt: Identity, uv, skin) -> Image.Image:
     for up, lo in ((M.BROW_R_UP, M.BROW_R_LO), (M.BROW_L_UP, M.BROW_L_LO)):  # outer to inner
         n = int(60 + 80 * s)
         t, w = rng.uniform(0, 1, n), rng.uniform(-0.15, 1.15, n)
-        grid = np.linspace(0, 1, len(up))
-        top = np.stack([np.interp(t, grid, uv[list(up), k]) for k in (0, 1)], 1)
-        bottom = np.stack([np.interp(t, grid, uv[list(lo), k]) for k in (0, 1)], 1)
+        top, bottom = _at(uv[list(up)], t), _at(uv[list(lo)], t)
         roots = bottom + (top - bottom) * w[:, None]
         along = uv[up[0]] - uv[up[-1]]  # inner to outer
         along = along / np.linalg.norm(along)
