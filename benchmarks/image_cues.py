@@ -3,7 +3,7 @@ occlusion test that needs no training (issue: a model trained on the built-in da
 near-frontal faces with a pitch offset, and the faces' landmarks do not explain it).
 
     python -m benchmarks.image_cues --checkpoint results/sim2real/seed-0/model.pt \
-        [--synthetic data/crops/aflw2000] [--real FOLDER] [--image cues.png]
+        [--synthetic data/crops/aflw2000] [--real FOLDER] [--image cues.png] [--batchnorm]
 
 The real folder (params.yaml `report.real_aflw2000` by default) is cropped with the checkpoint's
 own crop settings, as `python -m pipeline.evaluate` crops it; the synthetic crops are the store of
@@ -27,6 +27,15 @@ two thirds of its input width; pipeline.data.augment.resample), and the model pr
 prediction minus that one is how far the region's fine detail pushed each angle. Its last row (the
 whole crop) is what reading the whole crop at the pitch-view width changes.
 
+`--batchnorm` adds a fourth table, a test of where the domains differ inside the network (AdaBN,
+Li et al., "Revisiting Batch Normalization For Practical Domain Adaptation", 2016): the running
+statistics of the first quarter, half, three quarters and all of the model's BatchNorm layers (in
+module order) are estimated again from all of one domain's crops and their mirrors, unlabelled, and
+both domains' near-frontal crops are read with them. Where statistics from real crops move the
+real error and statistics from synthetic crops do not, the two domains' features differ at that
+depth in a way the model reads as pose. It looks at the real crops to understand the error, so it
+is a diagnostic, not a way of scoring.
+
 `--image` writes the mean crop of each domain's near-frontal samples in three pitch ranges (rows:
 looking down, level, looking up; columns: real, synthetic), which shows framing, head outline,
 neck and hair at a glance.
@@ -34,6 +43,7 @@ neck and hair at a glance.
 from __future__ import annotations
 
 import argparse
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +72,7 @@ REGIONS = {
 }
 PITCH_ROWS = ((-35.0, -15.0), (-10.0, 10.0), (15.0, 35.0))
 COARSER = (2, 4, 8)  # resolution factors of the second table
+BN_SHARES = (0.25, 0.5, 0.75, 1.0)  # shares of the BatchNorm layers the fourth table estimates again
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
 
 
@@ -137,6 +148,48 @@ def resolution_errors(model, store: Store, idx, size, factors=COARSER, precision
     return out, float(np.median(np.concatenate(seen)))
 
 
+def batchnorm_layers(model) -> list:
+    return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def renormalised(model, store: Store, idx, size, share: float, precision: str = "auto"):
+    """A copy of `model` whose first `share` of BatchNorm layers (module order) hold running
+    statistics estimated from the crops `idx` of `store` and their mirrors (labels unused); the
+    other layers and all weights as trained. `model` itself is not changed."""
+    seen = []
+    predict(model, store, idx, size, perturb=lambda images: seen.append(images.clone()) or images, precision=precision)
+    images = torch.cat(seen)
+    images = torch.cat([images, torch.flip(images, dims=[-1])])
+    out = copy.deepcopy(model).eval()
+    layers = batchnorm_layers(out)
+    for layer in layers[:round(share * len(layers))]:
+        layer.reset_running_stats()
+        layer.momentum = None  # a plain average over all batches
+        layer.train()
+    for batch in torch.split(images, 128):
+        out(batch)
+    return out.eval()
+
+
+def batchnorm_errors(model, stores: dict[str, Store], size, shares=BN_SHARES, precision: str = "auto") -> list[dict]:
+    """For each of `stores` (name: store): {"error": its near-frontal mean error (predicted - true)
+    as trained, and for each share and each source store, the same with `renormalised` statistics
+    from all of the source store's crops}."""
+    def error(m, store):
+        idx = near_frontal(store)
+        return (predict(m, store, idx, size, precision=precision) - store.ypr[idx]).mean(0)
+
+    out = [{"error": error(model, store)} for store in stores.values()]
+    total = len(batchnorm_layers(model))
+    for share in shares:
+        for source_name, source in stores.items():
+            m = renormalised(model, source, np.arange(len(source.labels)), size, share, precision)
+            for row, store in zip(out, stores.values()):
+                row[f"first {round(share * total)} of {total} from {source_name}"] = error(m, store)
+    return out
+
+
 def resampling(store: Store, idx) -> float:
     """Median source-image pixels per stored crop pixel of the samples `idx` (above 1: down-sampled)."""
     side = (store.labels["bx1"] - store.labels["bx0"]).to_numpy()[np.asarray(idx)]
@@ -176,6 +229,7 @@ def main(argv=None):
     parser.add_argument("--synthetic", type=Path, default=Path("data/crops/aflw2000"), help="synthetic crop store")
     parser.add_argument("--real", type=Path, help="real AFLW2000 folder (default: params.yaml report.real_aflw2000)")
     parser.add_argument("--image", type=Path, help="also write the mean crops of both domains to this PNG")
+    parser.add_argument("--batchnorm", action="store_true", help="add the fourth table: BatchNorm statistics estimated again from each domain")
     args = parser.parse_args(argv)
     real = args.real or real_folder(load_params().report.real_aflw2000)
     if not real.is_dir():
@@ -213,6 +267,13 @@ def main(argv=None):
         print(f"\nHow far each region's fine detail pushes the predicted angles (deg): the prediction minus the prediction "
               f"with the region read at {view} px wide (resampled and back):\n")
         print(table(*detail, error="mean error, as stored"))
+        if args.batchnorm:
+            if not batchnorm_layers(model):
+                raise DataError(f"{args.checkpoint}: the model has no BatchNorm layers; leave out --batchnorm")
+            print("\nMean error (predicted - true, deg) of the near-frontal crops with the running statistics of the first "
+                  "BatchNorm layers (module order) estimated again from all of one domain's crops and their mirrors:\n")
+            print(table(*batchnorm_errors(model, {"real": real_store, "synthetic": synthetic}, exp.input_size, precision=exp.precision), first="BatchNorm statistics",
+                        error="as trained"))
         if args.image:
             print(f"\nmean crops (columns real, synthetic; rows pitch {PITCH_ROWS}): {mean_crops([real_store, synthetic], args.image)}")
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmarks.image_cues import coarsen_boxes, coarser, cue_shifts, mean_crops, near_frontal, resampling, resolution_errors, sharpness
+from benchmarks.image_cues import (batchnorm_errors, coarsen_boxes, coarser, cue_shifts, mean_crops, near_frontal, renormalised, resampling,
+                                   resolution_errors, sharpness)
 from pipeline.data.store import LABEL_COLUMNS, Store
 
 SIDE = 20
@@ -105,3 +106,47 @@ def test_coarsening_a_region_changes_only_its_pixels_to_the_resampled_ones():
     np.testing.assert_allclose(shifts["bottom"], [0, 100 - blurred, 0], atol=1e-3)
     assert 100 - blurred > 1  # the edge did lose brightness
     np.testing.assert_allclose(shifts["top"], [0, 0, 0], atol=1e-3)
+
+
+class NormReader(torch.nn.Module):
+    """Reads pitch as 100 x the mean of the crop after two BatchNorm layers (no affine); yaw and roll 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = torch.nn.BatchNorm2d(3, affine=False), torch.nn.BatchNorm2d(3, affine=False)
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # predict() finds the device through the parameters
+
+    def forward(self, images):
+        return self.second(self.first(images))
+
+    def predict(self, out):
+        mean = out.mean(dim=(1, 2, 3))
+        return torch.stack([torch.zeros_like(mean), 100 * mean, torch.zeros_like(mean)], 1)
+
+
+def test_renormalised_estimates_the_first_layers_statistics_from_the_crops_only():
+    s = store([0.0, 10.0])  # every crop: black with a white bottom fifth, mean 0.2 in each channel
+    model = NormReader().eval()
+    half = renormalised(model, s, [0, 1], (SIDE, SIDE), share=0.5, precision="fp32")
+    torch.testing.assert_close(half.first.running_mean, torch.full((3,), 0.2))
+    torch.testing.assert_close(half.first.running_var, torch.full((3,), 0.16 * 1600 / 1599))  # unbiased, over 4 crops (2 and their mirrors) x 400 pixels
+    torch.testing.assert_close(half.second.running_mean, torch.zeros(3))  # as trained
+    torch.testing.assert_close(model.first.running_mean, torch.zeros(3))  # the model itself is untouched
+    assert not half.training
+    everything = renormalised(model, s, [0, 1], (SIDE, SIDE), share=1.0, precision="fp32")
+    assert everything.second.running_mean.abs().max() < 1e-6  # the first layer's output, centred
+
+
+def test_batchnorm_errors_read_each_domain_with_each_domains_statistics():
+    bright, dark = store([0.0, 10.0]), store([0.0])
+    dark.images[:] //= 2  # mean 0.1: the bottom fifth at 127/255
+    out = batchnorm_errors(NormReader().eval(), {"bright": bright, "dark": dark}, (SIDE, SIDE), shares=(0.5,), precision="fp32")
+    assert list(out[0]) == ["error", "first 1 of 2 from bright", "first 1 of 2 from dark"]
+    # as trained (mean 0, variance 1): pitch 100 x 0.2 = 20 (errors 20 and 10) on bright crops, 100 x 0.0996 on dark ones
+    np.testing.assert_allclose(out[0]["error"], [0, 15, 0], atol=1e-3)
+    np.testing.assert_allclose(out[1]["error"], [0, 100 * 127 / 255 / 5, 0], atol=1e-3)
+    # each domain read with its own statistics is centred: pitch 0, the error minus the labels
+    np.testing.assert_allclose(out[0]["first 1 of 2 from bright"], [0, -5, 0], atol=1e-3)
+    np.testing.assert_allclose(out[1]["first 1 of 2 from dark"], [0, 0, 0], atol=1e-3)
+    # read with the other domain's statistics, the dark crops sit below the bright mean
+    assert out[1]["first 1 of 2 from bright"][1] < -10
