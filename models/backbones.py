@@ -82,6 +82,47 @@ def freeze_backbone(net: nn.Module, name: str, stride: int) -> list[nn.Module]:
     return frozen
 
 
+def stage_ends(net: nn.Module, name: str) -> list[nn.Module]:
+    """The last layer of `net` (a build_backbone result) at each output stride: where one stage of
+    the backbone hands its features to the next."""
+    ends, last, x = [], None, torch.zeros(1, 3, 64, 64)
+    with torch.no_grad():
+        for layer in _layers_in_order(net, name):
+            was = layer.training
+            y = layer.eval()(x)
+            layer.train(was)
+            if last is not None and y.shape[-1] != x.shape[-1]:
+                ends.append(last)
+            last, x = layer, y
+    return ends + [last]
+
+
+def perturb_statistics(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """DSU (Li et al., "Uncertainty Modeling for Out-of-Distribution Generalization", ICLR 2022):
+    each image's per-channel feature mean and standard deviation are moved by Gaussian noise whose
+    spread is that statistic's spread over the batch, and the features are re-scaled to them; the
+    normalised pattern of each channel is kept (or mirrored, where the noise makes the spread negative)."""
+    mu = x.mean(dim=(2, 3), keepdim=True)
+    sig = (x.var(dim=(2, 3), keepdim=True, correction=0) + eps).sqrt()  # correction 0: a 1 x 1 map or a batch of one is no NaN
+    mu_spread = (mu.var(dim=0, keepdim=True, correction=0) + eps).sqrt()
+    sig_spread = (sig.var(dim=0, keepdim=True, correction=0) + eps).sqrt()
+    beta = mu + torch.randn_like(mu) * mu_spread
+    gamma = sig + torch.randn_like(sig) * sig_spread
+    return (x - mu) / sig * gamma + beta
+
+
+def add_statistics_noise(net: nn.Module, name: str, p: float) -> None:
+    """While training, each stage end of `net` (stage_ends) passes a batch through
+    perturb_statistics with probability `p`; in eval mode nothing changes (forward hooks, which
+    copies of the model keep)."""
+    def hook(layer, inputs, output):
+        if layer.training and float(torch.rand(())) < p:
+            return perturb_statistics(output)
+        return None
+    for layer in stage_ends(net, name):
+        layer.register_forward_hook(hook)
+
+
 def imagenet_normalise(x: torch.Tensor) -> torch.Tensor:
     """uint8-range or [0, 1] N x 3 x H x W -> ImageNet-normalised float."""
     mean = x.new_tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)

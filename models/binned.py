@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.backbones import build_backbone, freeze_backbone, imagenet_normalise
+from models.backbones import add_statistics_noise, build_backbone, freeze_backbone, imagenet_normalise
 from models.labels import expectation, hard_bins, soft_kl, soft_labels
 from pipeline.core import angles
 from pipeline.core.errors import ConfigError
@@ -17,13 +17,15 @@ from pipeline.core.errors import ConfigError
 
 class BinnedPose(nn.Module):
     def __init__(self, backbone: str, pretrained: bool, ce: float = 1.0, alpha: float = 0.0, beta: float = 0.0, sigma=(1.0, 1.0, 1.0),
-                 frozen_stride: int = 0):
+                 frozen_stride: int = 0, statistics_noise: float = 0.0):
         super().__init__()
         if frozen_stride and not pretrained:
             raise ConfigError(f"frozen_stride {frozen_stride} keeps ImageNet weights, but pretrained is false; set pretrained: true "
                               "or frozen_stride: 0")
         self.backbone, dim = build_backbone(backbone, pretrained)
         self._frozen = freeze_backbone(self.backbone, backbone, frozen_stride) if frozen_stride else []
+        if statistics_noise:
+            add_statistics_noise(self.backbone, backbone, statistics_noise)
         self.heads = nn.ModuleList(nn.Linear(dim, angles.N_BINS) for _ in angles.ANGLES)
         self.ce, self.alpha, self.beta = float(ce), float(alpha), float(beta)
         self.sigma = [float(s) for s in sigma]

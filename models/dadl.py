@@ -11,6 +11,10 @@ each row changes one thing relative to the next (shared vs per-angle sigma; soft
 `frozen_stride: S` (with `pretrained: true`) keeps the ImageNet weights of the backbone's layers up
 to output stride S (models.backbones.freeze_backbone); 0 trains every layer, 32 only the heads.
 
+`statistics_noise: P` perturbs, with probability P at each stage end of the backbone and only while
+training, every image's per-channel feature mean and spread (DSU, models.backbones.perturb_statistics);
+0 (the default) leaves training as it was.
+
 `sigma: asymmetry` in params.yaml asks for the per-angle sigmas fitted by the asymmetry stage; the
 experiment config (pipeline.config.experiment) puts the fitted numbers in its place before a
 model is built, so a model only ever sees numbers.
@@ -27,7 +31,7 @@ from models.backbones import Backbone, build_backbone, imagenet_normalise
 from models.binned import BinnedPose
 from models.registry import register
 from pipeline.core.errors import ConfigError
-from pipeline.core.fields import NonNegativeFloat, PositiveFloat, Switch
+from pipeline.core.fields import NonNegativeFloat, PositiveFloat, Probability, Switch
 
 Sigma = PositiveFloat  # unit: bins (models.labels)
 Weight = NonNegativeFloat
@@ -38,11 +42,12 @@ FrozenStride = Literal[0, 2, 4, 8, 16, 32]  # pretrained layers up to this outpu
 class DADL(BinnedPose):
     def __init__(self, backbone: Backbone = "resnet18", pretrained: Switch = False,
                  sigma: tuple[Sigma, Sigma, Sigma] | Literal["asymmetry"] = (1.0, 2.0, 0.5), alpha: Weight = 2.0,
-                 beta: Weight = 1.0, frozen_stride: FrozenStride = 0):
+                 beta: Weight = 1.0, frozen_stride: FrozenStride = 0, statistics_noise: Probability = 0.0):
         if sigma == "asymmetry":
             raise ConfigError("sigma 'asymmetry' has not been replaced by the fitted sigmas: resolve the experiment with "
                               "results/asymmetry/fit.json (dvc repro runs the asymmetry and configure stages first)")
-        super().__init__(backbone, pretrained, ce=1.0, alpha=alpha, beta=beta, sigma=sigma, frozen_stride=frozen_stride)
+        super().__init__(backbone, pretrained, ce=1.0, alpha=alpha, beta=beta, sigma=sigma, frozen_stride=frozen_stride,
+                         statistics_noise=statistics_noise)
 
 
 @register("gsoft")

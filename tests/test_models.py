@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import models
+from models.backbones import _layers_in_order, build_backbone, freeze_backbone, perturb_statistics, stage_ends
 from models.labels import expectation, hard_bins, soft_kl, soft_labels
 from pipeline.core.errors import ConfigError
 from tests.support import experiment
@@ -51,7 +52,7 @@ def test_unknown_model_backbone_and_key_are_config_errors():
 def test_model_defaults_are_its_constructor_defaults():
     schema = models.hyperparameters("dadl")
     assert schema().model_dump() == {"backbone": "resnet18", "pretrained": False, "sigma": (1.0, 2.0, 0.5), "alpha": 2.0, "beta": 1.0,
-                                     "frozen_stride": 0}
+                                     "frozen_stride": 0, "statistics_noise": 0.0}
     exp = experiment("x", "dadl", alpha=3.0)
     assert exp.hparams.alpha == 3.0 and exp.hparams.beta == 1.0 and exp.input_size == (32, 32)
 
@@ -115,7 +116,6 @@ def test_gram_schmidt_gives_rotations_and_euler_round_trips():
 
 
 def test_freeze_backbone_picks_the_layers_up_to_the_stride():
-    from models.backbones import _layers_in_order, build_backbone, freeze_backbone  # noqa: PLC0415
 
     # resnet18: conv1, bn1, relu (stride 2), maxpool, layer1 (4), layer2 (8), layer3 (16), layer4 (32)
     for stride, n in ((2, 3), (8, 6), (16, 7), (32, 8)):
@@ -131,7 +131,6 @@ def test_freeze_backbone_picks_the_layers_up_to_the_stride():
 def test_frozen_layers_keep_their_weights_and_batchnorm_statistics(backbone, stride, n_frozen):
     """frozen_stride S: the backbone's layers up to output stride S get no gradient and keep
     their BatchNorm statistics in training mode; the layers above and the heads train."""
-    from models.backbones import _layers_in_order  # noqa: PLC0415
     from pipeline.engine.training import _optimizer  # noqa: PLC0415
 
     torch.manual_seed(0)
@@ -188,3 +187,42 @@ def test_weight_average_follows_the_weights_and_batchnorm_statistics():
             expected = 0.75 * expected + 0.25 * later[key]
         assert torch.allclose(averaged_state[key], expected, atol=1e-6), key
         assert not torch.allclose(averaged_state[key], snapshots[-1][key]), key
+
+
+def test_stage_ends_are_the_last_layer_at_each_stride():
+    for name, expected in (("mobilenet_v2", [1, 3, 6, 13, 18]), ("resnet18", [2, 4, 5, 6, 7])):
+        net, _ = build_backbone(name)
+        layers = _layers_in_order(net, name)
+        assert [layers.index(layer) for layer in stage_ends(net, name)] == expected
+
+
+def test_perturb_statistics_keeps_each_channels_pattern_and_moves_its_statistics():
+    torch.manual_seed(0)
+    x = torch.randn(16, 4, 5, 5) * torch.rand(16, 4, 1, 1) * 3 + torch.randn(16, 4, 1, 1)
+    y = perturb_statistics(x)
+
+    def standardised(t):
+        return (t - t.mean(dim=(2, 3), keepdim=True)) / t.std(dim=(2, 3), keepdim=True)
+    agreement = (standardised(y) * standardised(x)).mean(dim=(2, 3)) * 25 / 24  # per image and channel: the correlation
+    torch.testing.assert_close(agreement.abs(), torch.ones(16, 4), atol=1e-4, rtol=0)  # the pattern, or its mirror image
+    assert (agreement > 0).float().mean() > 0.7  # mostly kept: a negative spread takes a large draw
+    assert (y.mean(dim=(2, 3)) - x.mean(dim=(2, 3))).abs().mean() > 0.1
+    assert (y.std(dim=(2, 3)) - x.std(dim=(2, 3))).abs().mean() > 0.1
+    same = torch.randn(16, 4, 5, 5)[:1].expand(16, -1, -1, -1)  # no spread over the batch: (almost) nothing moves
+    torch.testing.assert_close(perturb_statistics(same), same, atol=1e-2, rtol=0)
+    assert torch.isfinite(perturb_statistics(torch.randn(1, 4, 1, 1))).all()  # one image, one pixel: no NaN
+
+
+def test_statistics_noise_acts_only_while_training():
+    torch.manual_seed(0)
+    plain = build("dadl", backbone="mobilenet_v2")
+    noisy = build("dadl", backbone="mobilenet_v2", statistics_noise=1.0)
+    noisy.load_state_dict(plain.state_dict())
+    images = torch.rand(4, 3, 32, 32)
+    plain.eval(), noisy.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(noisy(images), plain(images), rtol=0, atol=0)
+        plain.train(), noisy.train()
+        assert not torch.allclose(noisy(images), plain(images))
+    with pytest.raises(ConfigError, match=r"statistics_noise: .*less than or equal to 1"):
+        experiment("x", "dadl", statistics_noise=1.5)
