@@ -48,12 +48,13 @@ def fragments(u: np.ndarray, v: np.ndarray, tris: np.ndarray, box: tuple, ss: in
     # vertex positions in sample units: sample (a, b) has its centre at (a, b)
     su = (u - x0 + 0.5) * ss - 0.5
     sv = (v - y0 + 0.5) * ss - 0.5
-    tu, tv = su[tris], sv[tris]  # (T, 3)
-    area = (tu[:, 1] - tu[:, 0]) * (tv[:, 2] - tv[:, 0]) - (tv[:, 1] - tv[:, 0]) * (tu[:, 2] - tu[:, 0])
-    lo_v = np.maximum(np.ceil(tv.min(1)), 0).astype(np.int64)
-    hi_v = np.minimum(np.floor(tv.max(1)), rows - 1).astype(np.int64)
-    lo_u = np.maximum(np.ceil(tu.min(1)), 0)
-    hi_u = np.minimum(np.floor(tu.max(1)), cols - 1)
+    tris_t = np.asarray(tris).T
+    tu, tv = su[tris_t], sv[tris_t]  # (3, T): one contiguous row per vertex
+    area = (tu[1] - tu[0]) * (tv[2] - tv[0]) - (tv[1] - tv[0]) * (tu[2] - tu[0])
+    lo_v = np.maximum(np.ceil(np.minimum(np.minimum(tv[0], tv[1]), tv[2])), 0).astype(np.int64)
+    hi_v = np.minimum(np.floor(np.maximum(np.maximum(tv[0], tv[1]), tv[2])), rows - 1).astype(np.int64)
+    lo_u = np.maximum(np.ceil(np.minimum(np.minimum(tu[0], tu[1]), tu[2])), 0)
+    hi_u = np.minimum(np.floor(np.maximum(np.maximum(tu[0], tu[1]), tu[2])), cols - 1)
     nrow = hi_v - lo_v + 1
     ok = (nrow > 0) & (hi_u >= lo_u) & (np.abs(area) > 1e-12)
     ids = np.flatnonzero(ok)
@@ -63,42 +64,53 @@ def fragments(u: np.ndarray, v: np.ndarray, tris: np.ndarray, box: tuple, ss: in
         return empty
     # per triangle and edge i (opposite vertex i): b_i(x, y) = A_i x + B_i y + C_i, the barycentric
     # weight of vertex i (positive inside, whatever the winding)
-    t_u, t_v, inv = tu[ids], tv[ids], 1.0 / area[ids]
+    t_u, t_v, inv = tu[:, ids], tv[:, ids], 1.0 / area[ids]
     coef = []
     for j, k in ((1, 2), (2, 0), (0, 1)):
-        A = -(t_v[:, k] - t_v[:, j]) * inv
-        B = (t_u[:, k] - t_u[:, j]) * inv
-        coef.append((A, B, -(A * t_u[:, j] + B * t_v[:, j])))
-    # rows of every triangle
+        A = -(t_v[k] - t_v[j]) * inv
+        B = (t_u[k] - t_u[j]) * inv
+        coef.append((A, B, -(A * t_u[j] + B * t_v[j])))
+    # rows of every triangle (integer row index ry_i; starts: first row of each triangle in the list)
     starts = np.cumsum(nrow) - nrow
     rloc = np.repeat(np.arange(ids.size), nrow)
-    ry = (np.arange(rloc.size) - starts[rloc] + lo_v[ids][rloc]).astype(np.float64)
+    ry_i = np.arange(rloc.size) + np.repeat(lo_v[ids] - starts, nrow)
+    ry = ry_i.astype(np.float64)
     xl = np.full(rloc.size, -np.inf)
     xr = np.full(rloc.size, np.inf)
     rowA, rowE = [], []
     for A, B, Cc in coef:
         Ar = A[rloc]
-        e = B[rloc] * ry + Cc[rloc]  # b_i at x = 0 on this row
+        e = B[rloc] * ry
+        e += Cc[rloc]  # b_i at x = 0 on this row
         with np.errstate(divide="ignore", invalid="ignore"):
-            cut = -e / Ar
-        xl = np.where(Ar > 0, np.maximum(xl, cut), xl)
-        xr = np.where(Ar < 0, np.minimum(xr, cut), xr)
-        xr = np.where((Ar == 0) & (e < 0), -np.inf, xr)
+            cut = np.negative(e)
+            cut /= Ar
+        np.maximum(xl, cut, out=xl, where=Ar > 0)
+        np.minimum(xr, cut, out=xr, where=Ar < 0)
+        np.copyto(xr, -np.inf, where=(Ar == 0) & (e < 0))
         rowA.append(Ar)
         rowE.append(e)
-    xa = np.maximum(np.ceil(xl - 1e-9), lo_u[ids][rloc]).astype(np.int64)
-    xb = np.minimum(np.floor(xr + 1e-9), hi_u[ids][rloc]).astype(np.int64)
+    xl -= 1e-9
+    xr += 1e-9
+    xa = np.maximum(np.ceil(xl, out=xl), lo_u[ids][rloc]).astype(np.int64)
+    xb = np.minimum(np.floor(xr, out=xr), hi_u[ids][rloc]).astype(np.int64)
     span = np.maximum(xb - xa + 1, 0)
     total = int(span.sum())
     if total == 0:
         return empty
-    fstart = np.repeat(np.cumsum(span) - span, span)
-    fx = (np.arange(total) - fstart + np.repeat(xa, span)).astype(np.float64)
-    b0 = np.repeat(rowA[0], span) * fx + np.repeat(rowE[0], span)
-    b1 = np.repeat(rowA[1], span) * fx + np.repeat(rowE[1], span)
-    bary = np.stack([b0, b1, 1.0 - b0 - b1]).clip(0, 1)
-    pix = np.repeat(ry.astype(np.int64) * cols, span) + fx.astype(np.int64)
-    return Fragments(pix, ids[np.repeat(rloc, span)], bary, (rows, cols))
+    # samples of every row: x runs from xa over span samples; fx_i - off is the sample's place in the list
+    off = np.cumsum(span) - span
+    fx_i = np.arange(total) + np.repeat(xa - off, span)
+    fx = fx_i.astype(np.float64)
+    bary = np.empty((3, total))
+    for b, Ar, e in zip(bary[:2], rowA, rowE):
+        np.multiply(np.repeat(Ar, span), fx, out=b)
+        b += np.repeat(e, span)
+    np.subtract(1.0, bary[0], out=bary[2])
+    bary[2] -= bary[1]
+    np.clip(bary, 0, 1, out=bary)
+    pix = np.arange(total) + np.repeat(ry_i * cols + xa - off, span)
+    return Fragments(pix, np.repeat(ids[rloc], span), bary, (rows, cols))
 
 
 def resolve(pix: np.ndarray, depth: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
