@@ -776,13 +776,9 @@ def render(head: Head, R, centre, scale, size, light: Light, body: bool = True, 
         z = fr.interp(T, C[:, 2])
         fpart = tpart[fr.tri]
         if sc.clipped:  # clipped parts (hair, hat) keep only fragments where their clip function passes
-            drop = np.zeros(len(z), bool)
-            for k in sc.clipped:
-                sel = np.flatnonzero(fpart == k)
-                if sel.size:
-                    drop[sel] = ~parts[k].clip(fr.take(sel).interp(T, sc.P).T)
-            if drop.any():
-                fr, z, fpart = fr.take(~drop), z[~drop], fpart[~drop]
+            keep = _unclipped(fr, T, sc.P, z, fpart, parts, sc.clipped, [k for k in sc.clipped if not sc.solid[k]])
+            if not keep.all():
+                fr, z, fpart = fr.take(keep), z[keep], fpart[keep]
         rows, cols = fr.shape
         nsamp = rows * cols
         zbuf, owner = raster.resolve(fr.pix, z, nsamp)
@@ -910,32 +906,43 @@ def _ao_all(parts):
 def _shadow(head: Head, R, light: Light, Pc, mats):
     """Share of the key light reaching each sample (1 - light.shadow where a solid or hair
     surface lies between it and the light): a 128 px shadow map of the head seen from the light."""
-    solid = [p for p in head.parts]
+    hs = _head_scene(head)  # every part of the head: stacked vertices, triangles, part of each triangle
     L = _look(np.asarray(light.direction))  # camera-frame vectors -> light view
-    vs, ts, off = [], [], 0
-    for p in solid:
-        vs.append(p.verts @ R.T)
-        ts.append(p.tris + off)
-        off += len(p.verts)
-    Vl = np.vstack(vs) @ L.T
-    T = np.vstack(ts)
+    Vl = np.vstack([p.verts @ R.T for p in head.parts]) @ L.T
+    T = hs.T
     S, k = 128, 40.0
     u, v = S / 2 + k * Vl[:, 0], S / 2 + k * Vl[:, 1]
     fr = raster.fragments(u, v, T, (0, 0, S, S))
-    part_id = np.concatenate([np.full(len(p.tris), i) for i, p in enumerate(solid)])
     z = fr.interp(T, Vl[:, 2])
-    keep = np.ones(len(z), bool)
-    for i, p in enumerate(solid):
-        if p.clip is not None:
-            sel = np.flatnonzero(part_id[fr.tri] == i)
-            if sel.size:
-                keep[sel] = p.clip(fr.take(sel).interp(T, np.vstack([q.verts for q in solid])).T)
-    zb, _ = raster.resolve(fr.pix[keep], z[keep], S * S)
+    keep = _unclipped(fr, T, hs.P, z, hs.part_of[fr.tri], head.parts, hs.clipped, hs.clipped)  # only depths count
+    zb = raster.depth_buffer(fr.pix[keep], z[keep], S * S)
     q = Pc @ L.T
     iu = np.clip(np.round(S / 2 + k * q[:, 0]).astype(int), 0, S - 1)
     iv = np.clip(np.round(S / 2 + k * q[:, 1]).astype(int), 0, S - 1)
     shadowed = q[:, 2] > zb[iv * S + iu] + 0.04
     return np.where(shadowed, 1.0 - light.shadow, 1.0).astype(np.float32)
+
+
+def _unclipped(fr, T, P, z, fpart, parts, clipped, skippable) -> np.ndarray:
+    """Which fragments `fr` (triangles T, head-frame vertices P, depths z, part of each fpart) the
+    clip functions of the `clipped` parts keep. A fragment of a `skippable` part that lies strictly
+    behind the nearest fragment of the unclipped parts at its sample can neither win the depth test
+    nor change the depth buffer, so it is dropped without evaluating its clip (callers name as
+    skippable only parts whose fragments count for nothing else)."""
+    keep = np.ones(len(z), bool)
+    is_clipped = np.isin(fpart, clipped)
+    if not is_clipped.any():
+        return keep
+    front = raster.depth_buffer(fr.pix[~is_clipped], z[~is_clipped], fr.shape[0] * fr.shape[1]) if skippable else None
+    for k in clipped:
+        sel = np.flatnonzero(fpart == k)
+        if k in skippable:
+            behind = z[sel] > front[fr.pix[sel]]
+            keep[sel[behind]] = False
+            sel = sel[~behind]
+        if sel.size:
+            keep[sel] = parts[k].clip(fr.take(sel).interp(T, P).T)
+    return keep
 
 
 # ----------------------------------------------------------------------------------------------

@@ -116,9 +116,15 @@ def fragments(u: np.ndarray, v: np.ndarray, tris: np.ndarray, box: tuple, ss: in
 def resolve(pix: np.ndarray, depth: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Nearest fragment per sample: (depth buffer (n,), inf where empty; index of the winning
     fragment per sample (n,), -1 where empty)."""
-    zbuf = np.full(n, np.inf)
-    np.minimum.at(zbuf, pix, depth)
+    zbuf = depth_buffer(pix, depth, n)
     win = np.flatnonzero(depth <= zbuf[pix])
     owner = np.full(n, -1, np.int64)
     owner[pix[win]] = win
     return zbuf, owner
+
+
+def depth_buffer(pix: np.ndarray, depth: np.ndarray, n: int) -> np.ndarray:
+    """Nearest depth per sample (n,), inf where empty."""
+    zbuf = np.full(n, np.inf)
+    np.minimum.at(zbuf, pix, depth)
+    return zbuf
