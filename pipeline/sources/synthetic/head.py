@@ -724,7 +724,20 @@ class _Scene:
         self.clipped = [k for k, p in enumerate(parts) if p.clip is not None]
 
     def __add__(self, other: "_Scene") -> "_Scene":
-        return _Scene(self.parts + other.parts)
+        """The scene of self's parts then other's: self's arrays with other's appended, as
+        _Scene(self.parts + other.parts) would build them when other holds no face part."""
+        if other.parts and other.parts[0].uv is not None:
+            return _Scene(self.parts + other.parts)
+        out = object.__new__(_Scene)
+        out.parts = self.parts + other.parts
+        for name in ("P", "N", "extra"):
+            setattr(out, name, np.vstack([getattr(self, name), getattr(other, name)]))
+        out.T = np.vstack([self.T, other.T + len(self.P)])
+        out.part_of = np.concatenate([self.part_of, other.part_of + len(self.parts)])
+        for name in ("cull", "solid", "material"):
+            setattr(out, name, np.concatenate([getattr(self, name), getattr(other, name)]))
+        out.clipped = self.clipped + [k + len(self.parts) for k in other.clipped]
+        return out
 
 
 def _head_scene(head: Head) -> _Scene:
@@ -742,7 +755,7 @@ def render(head: Head, R, centre, scale, size, light: Light, body: bool = True, 
     R = np.asarray(R, dtype=np.float64)
     centre = np.asarray(centre, dtype=np.float64)
     hs_ = _head_scene(head)
-    sc = _Scene(list(head.parts) + body_parts(R, head.ident.shirt)) if body else hs_
+    sc = hs_ + _Scene(body_parts(R, head.ident.shirt)) if body else hs_
     parts = sc.parts
     C = sc.P @ R.T
     u, v = _project(C, centre, scale, distance)
@@ -836,12 +849,9 @@ def _min_around(buf, r, c):
     """Largest depth among the 3 x 3 samples around (r, c) that hold a surface: a landmark on a
     silhouette edge is judged by the surface next to it, not the background behind."""
     rows, cols = buf.shape
-    best = np.full(len(r), -np.inf)
-    for dr in (-1, 0, 1):
-        for dc in (-1, 0, 1):
-            rr, cc = np.clip(r + dr, 0, rows - 1), np.clip(c + dc, 0, cols - 1)
-            val = buf[rr, cc]
-            best = np.where(np.isfinite(val), np.maximum(best, val), best)
+    d = np.array([-1, 0, 1])
+    val = buf[np.clip(r[:, None, None] + d[:, None], 0, rows - 1), np.clip(c[:, None, None] + d, 0, cols - 1)]
+    best = np.where(np.isfinite(val), val, -np.inf).reshape(len(r), 9).max(1, initial=-np.inf)
     return np.where(np.isfinite(best), best, np.inf)
 
 
