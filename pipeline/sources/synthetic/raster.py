@@ -27,14 +27,17 @@ class Fragments:
 
     def interp(self, tris: np.ndarray, attr: np.ndarray) -> np.ndarray:
         """Vertex attribute (N,) or (N, C) interpolated at the fragments: (M,) or (M, C)."""
-        idx = tris[self.tri]
-        a = attr[idx]  # (M, 3) or (M, 3, C)
+        idx = np.take(tris, self.tri, axis=0)  # np.take: the same copy as fancy indexing, faster
+        a = np.take(attr, idx, axis=0)  # (M, 3) or (M, 3, C)
         if a.ndim == 2:
             return np.einsum("mk,km->m", a, self.bary)
         return np.einsum("mkc,km->mc", a, self.bary)
 
     def take(self, keep: np.ndarray) -> "Fragments":
-        return Fragments(self.pix[keep], self.tri[keep], self.bary[:, keep], self.shape)
+        """The fragments at the indices `keep`, or where the boolean mask `keep` is true."""
+        if keep.dtype == bool:
+            keep = np.flatnonzero(keep)
+        return Fragments(np.take(self.pix, keep), np.take(self.tri, keep), np.take(self.bary, keep, axis=1), self.shape)
 
 
 def fragments(u: np.ndarray, v: np.ndarray, tris: np.ndarray, box: tuple, ss: int = 1) -> Fragments:
@@ -73,7 +76,7 @@ def fragments(u: np.ndarray, v: np.ndarray, tris: np.ndarray, box: tuple, ss: in
     # rows of every triangle (integer row index ry_i; starts: first row of each triangle in the list)
     starts = np.cumsum(nrow) - nrow
     rloc = np.repeat(np.arange(ids.size), nrow)
-    ry_i = np.arange(rloc.size) + np.repeat(lo_v[ids] - starts, nrow)
+    ry_i = np.arange(rloc.size) + (lo_v[ids] - starts)[rloc]
     ry = ry_i.astype(np.float64)
     xl = np.full(rloc.size, -np.inf)
     xr = np.full(rloc.size, np.inf)
@@ -98,19 +101,21 @@ def fragments(u: np.ndarray, v: np.ndarray, tris: np.ndarray, box: tuple, ss: in
     total = int(span.sum())
     if total == 0:
         return empty
-    # samples of every row: x runs from xa over span samples; fx_i - off is the sample's place in the list
+    # samples of every row: x runs from xa over span samples; fx_i - off is the sample's place in the
+    # list. `row` holds each sample's row (one repeat; gathers by it are cheaper than more repeats)
     off = np.cumsum(span) - span
-    fx_i = np.arange(total) + np.repeat(xa - off, span)
+    row = np.repeat(np.arange(span.size), span)
+    fx_i = np.arange(total) + (xa - off)[row]
     fx = fx_i.astype(np.float64)
     bary = np.empty((3, total))
     for b, Ar, e in zip(bary[:2], rowA, rowE):
-        np.multiply(np.repeat(Ar, span), fx, out=b)
-        b += np.repeat(e, span)
+        np.multiply(Ar[row], fx, out=b)
+        b += e[row]
     np.subtract(1.0, bary[0], out=bary[2])
     bary[2] -= bary[1]
     np.clip(bary, 0, 1, out=bary)
-    pix = np.arange(total) + np.repeat(ry_i * cols + xa - off, span)
-    return Fragments(pix, np.repeat(ids[rloc], span), bary, (rows, cols))
+    pix = np.arange(total) + (ry_i * cols + xa - off)[row]
+    return Fragments(pix, ids[rloc][row], bary, (rows, cols))
 
 
 def resolve(pix: np.ndarray, depth: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
