@@ -216,7 +216,8 @@ def plan(cfg: Synthetic | dict) -> list[Sample]:
 
 @lru_cache(maxsize=8)
 def _head(identity: H.Identity, hat) -> H.Head:
-    return H.build_head(identity, hat)
+    # views of one identity with and without a hat share the build of the hatless head
+    return H.build_head(identity) if hat is None else H.with_hat(_head(identity, None), hat)
 
 
 def render_sample(sm: Sample):

@@ -354,8 +354,7 @@ def build_head(idt: Identity, hat: tuple | None = None) -> Head:
     loft_v, tris = _jaw_loft(FV)
     face = Part(np.vstack([FV, loft_v]), np.vstack([FT, tris]), SKIN)
     face.uv = _face_uv(np.vstack([V0, loft_v]))
-    cran_c = np.array([0.0, -0.119 * idt.height, 0.004 * idt.depth])
-    cran_a = np.array([0.815 * idt.width, 1.052 * idt.height, 1.012 * idt.depth])
+    cran_c, cran_a = _cranium(idt)
     cv, ct = M.ellipsoid_mesh(cran_c, cran_a, nu=40, nv=24)
     taper = 1 - 0.4 * _smoothstep(0.25, 0.95, cv[:, 1]) * _smoothstep(-0.3, 0.2, cv[:, 2])  # the skull's base narrows to the nape
     cv[:, 0] *= taper
@@ -375,6 +374,18 @@ def build_head(idt: Identity, hat: tuple | None = None) -> Head:
     lm68, lm21 = _landmarks(FV, ears)
     parts = [face, cran, jaw, *ears] + _hair_parts(idt, cran_c, cran_a) + (_hat_parts(cran_c, cran_a) if hat is not None else [])
     return Head(idt, parts, lm68, lm21, _face_texture(idt, V0), hat, _chin_path(FV))
+
+
+def _cranium(idt: Identity):
+    """Centre and semi-axes of the cranium ellipsoid (the hair and hat shells are built over it)."""
+    return np.array([0.0, -0.119 * idt.height, 0.004 * idt.depth]), np.array([0.815 * idt.width, 1.052 * idt.height, 1.012 * idt.depth])
+
+
+def with_hat(head: Head, hat: tuple) -> Head:
+    """A hatless head (build_head(idt)) wearing `hat`: the same as build_head(idt, hat), without
+    building its face, texture and landmarks again."""
+    return Head(head.ident, list(head.parts) + _hat_parts(*_cranium(head.ident)), head.lm68, head.lm21, head.texture, hat,
+                head.chin_path)
 
 
 EYEBALL_RADIUS = 0.12  # head units (12 mm): how far the iris centre moves per unit sine of the eye's turn
