@@ -122,7 +122,7 @@ def resolve(pix: np.ndarray, depth: np.ndarray, n: int) -> tuple[np.ndarray, np.
     """Nearest fragment per sample: (depth buffer (n,), inf where empty; index of the winning
     fragment per sample (n,), -1 where empty)."""
     zbuf = depth_buffer(pix, depth, n)
-    win = np.flatnonzero(depth <= zbuf[pix])
+    win = np.flatnonzero(depth <= np.take(zbuf, pix))
     owner = np.full(n, -1, np.int64)
     owner[pix[win]] = win
     return zbuf, owner
