@@ -216,7 +216,8 @@ def plan(cfg: Synthetic | dict) -> list[Sample]:
 
 @lru_cache(maxsize=8)
 def _head(identity: H.Identity, hat) -> H.Head:
-    return H.build_head(identity, hat)
+    # views of one identity with and without a hat share the build of the hatless head
+    return H.build_head(identity) if hat is None else H.with_hat(_head(identity, None), hat)
 
 
 def render_sample(sm: Sample):
@@ -253,6 +254,15 @@ def _write(task) -> tuple[str, bool]:
     return sm.dataset, bool(np.any(np.abs(sm.label) > ANGLE_LIMIT))
 
 
+def _warm() -> None:
+    """Fill the caches every render reads, whatever the sample: the face's ambient occlusion, the
+    pixel-noise bank and the background photographs (pure functions of nothing: outputs stay)."""
+    H._static_ao()
+    scene._noise_bank()
+    for name in scene.PHOTOS:
+        scene._photo(name)
+
+
 def _config(cfg: Synthetic | dict) -> dict:
     """The settings as a plain dict (cached helpers key on its values); a dict is checked first."""
     if not isinstance(cfg, Synthetic):
@@ -284,6 +294,8 @@ def generate(out_root: Path, cfg: Synthetic | dict, progress: bool = True, worke
             writers.write_biwi_calibration(seq, cal, dcal)
         tasks = [(tmp, cfg, k) for k in _keys(cfg)]
         method = "fork" if "fork" in get_all_start_methods() else None  # fork: workers start at once
+        if workers > 1 and method == "fork":
+            _warm()  # forked workers inherit these caches instead of each computing them again
         pool = get_context(method).Pool(workers, initializer=quiet_worker) if workers > 1 else nullcontext()
         with pool, tqdm(total=len(tasks), desc="synthetic", unit="img", disable=not progress) as bar:
             results = pool.imap_unordered(_write, tasks, chunksize=16) if workers > 1 else map(_write, tasks)

@@ -354,8 +354,7 @@ def build_head(idt: Identity, hat: tuple | None = None) -> Head:
     loft_v, tris = _jaw_loft(FV)
     face = Part(np.vstack([FV, loft_v]), np.vstack([FT, tris]), SKIN)
     face.uv = _face_uv(np.vstack([V0, loft_v]))
-    cran_c = np.array([0.0, -0.119 * idt.height, 0.004 * idt.depth])
-    cran_a = np.array([0.815 * idt.width, 1.052 * idt.height, 1.012 * idt.depth])
+    cran_c, cran_a = _cranium(idt)
     cv, ct = M.ellipsoid_mesh(cran_c, cran_a, nu=40, nv=24)
     taper = 1 - 0.4 * _smoothstep(0.25, 0.95, cv[:, 1]) * _smoothstep(-0.3, 0.2, cv[:, 2])  # the skull's base narrows to the nape
     cv[:, 0] *= taper
@@ -375,6 +374,18 @@ def build_head(idt: Identity, hat: tuple | None = None) -> Head:
     lm68, lm21 = _landmarks(FV, ears)
     parts = [face, cran, jaw, *ears] + _hair_parts(idt, cran_c, cran_a) + (_hat_parts(cran_c, cran_a) if hat is not None else [])
     return Head(idt, parts, lm68, lm21, _face_texture(idt, V0), hat, _chin_path(FV))
+
+
+def _cranium(idt: Identity):
+    """Centre and semi-axes of the cranium ellipsoid (the hair and hat shells are built over it)."""
+    return np.array([0.0, -0.119 * idt.height, 0.004 * idt.depth]), np.array([0.815 * idt.width, 1.052 * idt.height, 1.012 * idt.depth])
+
+
+def with_hat(head: Head, hat: tuple) -> Head:
+    """A hatless head (build_head(idt)) wearing `hat`: the same as build_head(idt, hat), without
+    building its face, texture and landmarks again."""
+    return Head(head.ident, list(head.parts) + _hat_parts(*_cranium(head.ident)), head.lm68, head.lm21, head.texture, hat,
+                head.chin_path)
 
 
 EYEBALL_RADIUS = 0.12  # head units (12 mm): how far the iris centre moves per unit sine of the eye's turn
@@ -724,7 +735,20 @@ class _Scene:
         self.clipped = [k for k, p in enumerate(parts) if p.clip is not None]
 
     def __add__(self, other: "_Scene") -> "_Scene":
-        return _Scene(self.parts + other.parts)
+        """The scene of self's parts then other's: self's arrays with other's appended, as
+        _Scene(self.parts + other.parts) would build them when other holds no face part."""
+        if other.parts and other.parts[0].uv is not None:
+            return _Scene(self.parts + other.parts)
+        out = object.__new__(_Scene)
+        out.parts = self.parts + other.parts
+        for name in ("P", "N", "extra"):
+            setattr(out, name, np.vstack([getattr(self, name), getattr(other, name)]))
+        out.T = np.vstack([self.T, other.T + len(self.P)])
+        out.part_of = np.concatenate([self.part_of, other.part_of + len(self.parts)])
+        for name in ("cull", "solid", "material"):
+            setattr(out, name, np.concatenate([getattr(self, name), getattr(other, name)]))
+        out.clipped = self.clipped + [k + len(self.parts) for k in other.clipped]
+        return out
 
 
 def _head_scene(head: Head) -> _Scene:
@@ -742,7 +766,7 @@ def render(head: Head, R, centre, scale, size, light: Light, body: bool = True, 
     R = np.asarray(R, dtype=np.float64)
     centre = np.asarray(centre, dtype=np.float64)
     hs_ = _head_scene(head)
-    sc = _Scene(list(head.parts) + body_parts(R, head.ident.shirt)) if body else hs_
+    sc = hs_ + _Scene(body_parts(R, head.ident.shirt)) if body else hs_
     parts = sc.parts
     C = sc.P @ R.T
     u, v = _project(C, centre, scale, distance)
@@ -763,7 +787,7 @@ def render(head: Head, R, centre, scale, size, light: Light, body: bool = True, 
     lu, lv = _project(lq, centre, scale, distance)
     vis = np.ones(len(lm), bool)
     if x1 > x0 and y1 > y0:
-        a, b, c = C[sc.T[:, 0]], C[sc.T[:, 1]], C[sc.T[:, 2]]
+        a, b, c = (np.take(C, sc.T[:, k], axis=0) for k in range(3))  # np.take: fancy indexing's copy, faster
         cr = np.cross(b - a, c - a)
         if np.isfinite(distance):  # facing test towards the eye point, not along z
             facing = np.einsum("ij,ij->i", cr, a - np.array([0.0, 0.0, -distance])) < 0
@@ -774,25 +798,22 @@ def render(head: Head, R, centre, scale, size, light: Light, body: bool = True, 
         tpart = sc.part_of[keep]
         fr = raster.fragments(u, v, T, (x0, y0, x1, y1), ss)
         z = fr.interp(T, C[:, 2])
-        fpart = tpart[fr.tri]
+        fpart = np.take(tpart, fr.tri)
         if sc.clipped:  # clipped parts (hair, hat) keep only fragments where their clip function passes
-            drop = np.zeros(len(z), bool)
-            for k in sc.clipped:
-                sel = np.flatnonzero(fpart == k)
-                if sel.size:
-                    drop[sel] = ~parts[k].clip(fr.take(sel).interp(T, sc.P).T)
-            if drop.any():
-                fr, z, fpart = fr.take(~drop), z[~drop], fpart[~drop]
+            keep = _unclipped(fr, T, sc.P, z, fpart, parts, sc.clipped, [k for k in sc.clipped if not sc.solid[k]])
+            if not keep.all():
+                fr, z, fpart = fr.take(keep), z[keep], fpart[keep]
         rows, cols = fr.shape
         nsamp = rows * cols
         zbuf, owner = raster.resolve(fr.pix, z, nsamp)
-        solid_f = sc.solid[fpart]
+        solid_f = np.take(sc.solid, fpart)
         sz = np.full(nsamp, np.inf)
         np.minimum.at(sz, fr.pix[solid_f], z[solid_f])
         hit = owner >= 0
         hs = np.flatnonzero(hit)
-        wf = fr.take(owner[hs])
-        wpart = fpart[owner[hs]]
+        won = np.take(owner, hs)  # the winning fragment of every covered sample
+        wf = fr.take(won)
+        wpart = np.take(fpart, won)
         attrs = wf.interp(T, np.hstack([sc.N, sc.P, sc.extra]))
         n = (attrs[:, :3] @ R.T).astype(np.float32)
         n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-12
@@ -840,12 +861,9 @@ def _min_around(buf, r, c):
     """Largest depth among the 3 x 3 samples around (r, c) that hold a surface: a landmark on a
     silhouette edge is judged by the surface next to it, not the background behind."""
     rows, cols = buf.shape
-    best = np.full(len(r), -np.inf)
-    for dr in (-1, 0, 1):
-        for dc in (-1, 0, 1):
-            rr, cc = np.clip(r + dr, 0, rows - 1), np.clip(c + dc, 0, cols - 1)
-            val = buf[rr, cc]
-            best = np.where(np.isfinite(val), np.maximum(best, val), best)
+    d = np.array([-1, 0, 1])
+    val = buf[np.clip(r[:, None, None] + d[:, None], 0, rows - 1), np.clip(c[:, None, None] + d, 0, cols - 1)]
+    best = np.where(np.isfinite(val), val, -np.inf).reshape(len(r), 9).max(1, initial=-np.inf)
     return np.where(np.isfinite(best), best, np.inf)
 
 
@@ -861,7 +879,7 @@ def _albedo(head: Head, wpart, mats, p, Pc, R, uv):
         tex = head.texture
         iu = np.clip((uv[face, 0] * TEX).astype(int), 0, TEX - 1)
         iv = np.clip((uv[face, 1] * TEX).astype(int), 0, TEX - 1)
-        col[face] = tex[iv, iu]
+        col[face] = np.take(tex.reshape(-1, 3), iv * TEX + iu, axis=0)
     other_skin = (mats == SKIN) & ~face
     if other_skin.any():
         col[other_skin] = skin * (1 + 0.04 * _wobble(p[other_skin].T, 9.0))[:, None]
@@ -910,32 +928,43 @@ def _ao_all(parts):
 def _shadow(head: Head, R, light: Light, Pc, mats):
     """Share of the key light reaching each sample (1 - light.shadow where a solid or hair
     surface lies between it and the light): a 128 px shadow map of the head seen from the light."""
-    solid = [p for p in head.parts]
+    hs = _head_scene(head)  # every part of the head: stacked vertices, triangles, part of each triangle
     L = _look(np.asarray(light.direction))  # camera-frame vectors -> light view
-    vs, ts, off = [], [], 0
-    for p in solid:
-        vs.append(p.verts @ R.T)
-        ts.append(p.tris + off)
-        off += len(p.verts)
-    Vl = np.vstack(vs) @ L.T
-    T = np.vstack(ts)
+    Vl = np.vstack([p.verts @ R.T for p in head.parts]) @ L.T
+    T = hs.T
     S, k = 128, 40.0
     u, v = S / 2 + k * Vl[:, 0], S / 2 + k * Vl[:, 1]
     fr = raster.fragments(u, v, T, (0, 0, S, S))
-    part_id = np.concatenate([np.full(len(p.tris), i) for i, p in enumerate(solid)])
     z = fr.interp(T, Vl[:, 2])
-    keep = np.ones(len(z), bool)
-    for i, p in enumerate(solid):
-        if p.clip is not None:
-            sel = np.flatnonzero(part_id[fr.tri] == i)
-            if sel.size:
-                keep[sel] = p.clip(fr.take(sel).interp(T, np.vstack([q.verts for q in solid])).T)
-    zb, _ = raster.resolve(fr.pix[keep], z[keep], S * S)
+    keep = _unclipped(fr, T, hs.P, z, np.take(hs.part_of, fr.tri), head.parts, hs.clipped, hs.clipped)  # only depths count
+    zb = raster.depth_buffer(fr.pix[keep], z[keep], S * S)
     q = Pc @ L.T
     iu = np.clip(np.round(S / 2 + k * q[:, 0]).astype(int), 0, S - 1)
     iv = np.clip(np.round(S / 2 + k * q[:, 1]).astype(int), 0, S - 1)
     shadowed = q[:, 2] > zb[iv * S + iu] + 0.04
     return np.where(shadowed, 1.0 - light.shadow, 1.0).astype(np.float32)
+
+
+def _unclipped(fr, T, P, z, fpart, parts, clipped, skippable) -> np.ndarray:
+    """Which fragments `fr` (triangles T, head-frame vertices P, depths z, part of each fpart) the
+    clip functions of the `clipped` parts keep. A fragment of a `skippable` part that lies strictly
+    behind the nearest fragment of the unclipped parts at its sample can neither win the depth test
+    nor change the depth buffer, so it is dropped without evaluating its clip (callers name as
+    skippable only parts whose fragments count for nothing else)."""
+    keep = np.ones(len(z), bool)
+    is_clipped = np.isin(fpart, clipped)
+    if not is_clipped.any():
+        return keep
+    front = raster.depth_buffer(fr.pix[~is_clipped], z[~is_clipped], fr.shape[0] * fr.shape[1]) if skippable else None
+    for k in clipped:
+        sel = np.flatnonzero(fpart == k)
+        if k in skippable:
+            behind = z[sel] > front[fr.pix[sel]]
+            keep[sel[behind]] = False
+            sel = sel[~behind]
+        if sel.size:
+            keep[sel] = parts[k].clip(fr.take(sel).interp(T, P).T)
+    return keep
 
 
 # ----------------------------------------------------------------------------------------------

@@ -61,9 +61,14 @@ class Part:
 def vertex_normals(verts, tris):
     a, b, c = verts[tris[:, 0]], verts[tris[:, 1]], verts[tris[:, 2]]
     fn = np.cross(b - a, c - a)  # area-weighted, outward for counter-clockwise-from-outside triangles
-    n = np.zeros_like(verts)
-    for k in range(3):
-        np.add.at(n, tris[:, k], fn)
+    if fn.dtype == np.float64:  # per vertex, the sum of its triangles' normals over corners 0, 1, 2 in
+        # triangle order: bincount adds its weights in input order, so these are np.add.at's sums
+        idx = np.asarray(tris).T.ravel()
+        n = np.stack([np.bincount(idx, np.tile(fn[:, j], 3), minlength=len(verts)) for j in range(3)], 1)
+    else:
+        n = np.zeros_like(verts)
+        for k in range(3):
+            np.add.at(n, tris[:, k], fn)
     return n / (np.linalg.norm(n, axis=1, keepdims=True) + 1e-12)
 
 

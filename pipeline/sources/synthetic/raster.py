@@ -27,14 +27,17 @@ class Fragments:
 
     def interp(self, tris: np.ndarray, attr: np.ndarray) -> np.ndarray:
         """Vertex attribute (N,) or (N, C) interpolated at the fragments: (M,) or (M, C)."""
-        idx = tris[self.tri]
-        a = attr[idx]  # (M, 3) or (M, 3, C)
+        idx = np.take(tris, self.tri, axis=0)  # np.take: the same copy as fancy indexing, faster
+        a = np.take(attr, idx, axis=0)  # (M, 3) or (M, 3, C)
         if a.ndim == 2:
             return np.einsum("mk,km->m", a, self.bary)
         return np.einsum("mkc,km->mc", a, self.bary)
 
     def take(self, keep: np.ndarray) -> "Fragments":
-        return Fragments(self.pix[keep], self.tri[keep], self.bary[:, keep], self.shape)
+        """The fragments at the indices `keep`, or where the boolean mask `keep` is true."""
+        if keep.dtype == bool:
+            keep = np.flatnonzero(keep)
+        return Fragments(np.take(self.pix, keep), np.take(self.tri, keep), np.take(self.bary, keep, axis=1), self.shape)
 
 
 def fragments(u: np.ndarray, v: np.ndarray, tris: np.ndarray, box: tuple, ss: int = 1) -> Fragments:
@@ -48,12 +51,13 @@ def fragments(u: np.ndarray, v: np.ndarray, tris: np.ndarray, box: tuple, ss: in
     # vertex positions in sample units: sample (a, b) has its centre at (a, b)
     su = (u - x0 + 0.5) * ss - 0.5
     sv = (v - y0 + 0.5) * ss - 0.5
-    tu, tv = su[tris], sv[tris]  # (T, 3)
-    area = (tu[:, 1] - tu[:, 0]) * (tv[:, 2] - tv[:, 0]) - (tv[:, 1] - tv[:, 0]) * (tu[:, 2] - tu[:, 0])
-    lo_v = np.maximum(np.ceil(tv.min(1)), 0).astype(np.int64)
-    hi_v = np.minimum(np.floor(tv.max(1)), rows - 1).astype(np.int64)
-    lo_u = np.maximum(np.ceil(tu.min(1)), 0)
-    hi_u = np.minimum(np.floor(tu.max(1)), cols - 1)
+    tris_t = np.asarray(tris).T
+    tu, tv = su[tris_t], sv[tris_t]  # (3, T): one contiguous row per vertex
+    area = (tu[1] - tu[0]) * (tv[2] - tv[0]) - (tv[1] - tv[0]) * (tu[2] - tu[0])
+    lo_v = np.maximum(np.ceil(np.minimum(np.minimum(tv[0], tv[1]), tv[2])), 0).astype(np.int64)
+    hi_v = np.minimum(np.floor(np.maximum(np.maximum(tv[0], tv[1]), tv[2])), rows - 1).astype(np.int64)
+    lo_u = np.maximum(np.ceil(np.minimum(np.minimum(tu[0], tu[1]), tu[2])), 0)
+    hi_u = np.minimum(np.floor(np.maximum(np.maximum(tu[0], tu[1]), tu[2])), cols - 1)
     nrow = hi_v - lo_v + 1
     ok = (nrow > 0) & (hi_u >= lo_u) & (np.abs(area) > 1e-12)
     ids = np.flatnonzero(ok)
@@ -63,50 +67,69 @@ def fragments(u: np.ndarray, v: np.ndarray, tris: np.ndarray, box: tuple, ss: in
         return empty
     # per triangle and edge i (opposite vertex i): b_i(x, y) = A_i x + B_i y + C_i, the barycentric
     # weight of vertex i (positive inside, whatever the winding)
-    t_u, t_v, inv = tu[ids], tv[ids], 1.0 / area[ids]
+    t_u, t_v, inv = tu[:, ids], tv[:, ids], 1.0 / area[ids]
     coef = []
     for j, k in ((1, 2), (2, 0), (0, 1)):
-        A = -(t_v[:, k] - t_v[:, j]) * inv
-        B = (t_u[:, k] - t_u[:, j]) * inv
-        coef.append((A, B, -(A * t_u[:, j] + B * t_v[:, j])))
-    # rows of every triangle
+        A = -(t_v[k] - t_v[j]) * inv
+        B = (t_u[k] - t_u[j]) * inv
+        coef.append((A, B, -(A * t_u[j] + B * t_v[j])))
+    # rows of every triangle (integer row index ry_i; starts: first row of each triangle in the list)
     starts = np.cumsum(nrow) - nrow
     rloc = np.repeat(np.arange(ids.size), nrow)
-    ry = (np.arange(rloc.size) - starts[rloc] + lo_v[ids][rloc]).astype(np.float64)
+    ry_i = np.arange(rloc.size) + (lo_v[ids] - starts)[rloc]
+    ry = ry_i.astype(np.float64)
     xl = np.full(rloc.size, -np.inf)
     xr = np.full(rloc.size, np.inf)
     rowA, rowE = [], []
     for A, B, Cc in coef:
         Ar = A[rloc]
-        e = B[rloc] * ry + Cc[rloc]  # b_i at x = 0 on this row
+        e = B[rloc] * ry
+        e += Cc[rloc]  # b_i at x = 0 on this row
         with np.errstate(divide="ignore", invalid="ignore"):
-            cut = -e / Ar
-        xl = np.where(Ar > 0, np.maximum(xl, cut), xl)
-        xr = np.where(Ar < 0, np.minimum(xr, cut), xr)
-        xr = np.where((Ar == 0) & (e < 0), -np.inf, xr)
+            cut = np.negative(e)
+            cut /= Ar
+        np.maximum(xl, cut, out=xl, where=Ar > 0)
+        np.minimum(xr, cut, out=xr, where=Ar < 0)
+        np.copyto(xr, -np.inf, where=(Ar == 0) & (e < 0))
         rowA.append(Ar)
         rowE.append(e)
-    xa = np.maximum(np.ceil(xl - 1e-9), lo_u[ids][rloc]).astype(np.int64)
-    xb = np.minimum(np.floor(xr + 1e-9), hi_u[ids][rloc]).astype(np.int64)
+    xl -= 1e-9
+    xr += 1e-9
+    xa = np.maximum(np.ceil(xl, out=xl), lo_u[ids][rloc]).astype(np.int64)
+    xb = np.minimum(np.floor(xr, out=xr), hi_u[ids][rloc]).astype(np.int64)
     span = np.maximum(xb - xa + 1, 0)
     total = int(span.sum())
     if total == 0:
         return empty
-    fstart = np.repeat(np.cumsum(span) - span, span)
-    fx = (np.arange(total) - fstart + np.repeat(xa, span)).astype(np.float64)
-    b0 = np.repeat(rowA[0], span) * fx + np.repeat(rowE[0], span)
-    b1 = np.repeat(rowA[1], span) * fx + np.repeat(rowE[1], span)
-    bary = np.stack([b0, b1, 1.0 - b0 - b1]).clip(0, 1)
-    pix = np.repeat(ry.astype(np.int64) * cols, span) + fx.astype(np.int64)
-    return Fragments(pix, ids[np.repeat(rloc, span)], bary, (rows, cols))
+    # samples of every row: x runs from xa over span samples; fx_i - off is the sample's place in the
+    # list. `row` holds each sample's row (one repeat; gathers by it are cheaper than more repeats)
+    off = np.cumsum(span) - span
+    row = np.repeat(np.arange(span.size), span)
+    fx_i = np.arange(total) + (xa - off)[row]
+    fx = fx_i.astype(np.float64)
+    bary = np.empty((3, total))
+    for b, Ar, e in zip(bary[:2], rowA, rowE):
+        np.multiply(Ar[row], fx, out=b)
+        b += e[row]
+    np.subtract(1.0, bary[0], out=bary[2])
+    bary[2] -= bary[1]
+    np.clip(bary, 0, 1, out=bary)
+    pix = np.arange(total) + (ry_i * cols + xa - off)[row]
+    return Fragments(pix, ids[rloc][row], bary, (rows, cols))
 
 
 def resolve(pix: np.ndarray, depth: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Nearest fragment per sample: (depth buffer (n,), inf where empty; index of the winning
     fragment per sample (n,), -1 where empty)."""
-    zbuf = np.full(n, np.inf)
-    np.minimum.at(zbuf, pix, depth)
-    win = np.flatnonzero(depth <= zbuf[pix])
+    zbuf = depth_buffer(pix, depth, n)
+    win = np.flatnonzero(depth <= np.take(zbuf, pix))
     owner = np.full(n, -1, np.int64)
     owner[pix[win]] = win
     return zbuf, owner
+
+
+def depth_buffer(pix: np.ndarray, depth: np.ndarray, n: int) -> np.ndarray:
+    """Nearest depth per sample (n,), inf where empty."""
+    zbuf = np.full(n, np.inf)
+    np.minimum.at(zbuf, pix, depth)
+    return zbuf
