@@ -272,8 +272,8 @@ def main(argv=None):
                 raise DataError(f"{args.checkpoint}: the model has no BatchNorm layers; leave out --batchnorm")
             print("\nMean error (predicted - true, deg) of the near-frontal crops with the running statistics of the first "
                   "BatchNorm layers (module order) estimated again from all of one domain's crops and their mirrors:\n")
-            print(table(*batchnorm_errors(model, {"real": real_store, "synthetic": synthetic}, exp.input_size, precision=exp.precision), first="BatchNorm statistics",
-                        error="as trained"))
+            errors = batchnorm_errors(model, {"real": real_store, "synthetic": synthetic}, exp.input_size, precision=exp.precision)
+            print(table(*errors, first="BatchNorm statistics", error="as trained"))
         if args.image:
             print(f"\nmean crops (columns real, synthetic; rows pitch {PITCH_ROWS}): {mean_crops([real_store, synthetic], args.image)}")
 

@@ -61,6 +61,19 @@ def _layers_in_order(net: nn.Module, name: str) -> list[nn.Module]:
     return list(net[0])  # mobilenet_v2: Sequential(features, pool, flatten)
 
 
+def _output_sides(net: nn.Module, name: str) -> list[tuple[nn.Module, int]]:
+    """Each layer of `net` (a build_backbone result) in order, with the side of its output for a
+    64 x 64 input."""
+    out, x = [], torch.zeros(1, 3, 64, 64)
+    with torch.no_grad():
+        for layer in _layers_in_order(net, name):
+            was = layer.training
+            x = layer.eval()(x)
+            layer.train(was)
+            out.append((layer, x.shape[-1]))
+    return out
+
+
 def freeze_backbone(net: nn.Module, name: str, stride: int) -> list[nn.Module]:
     """Keep the ImageNet weights of every layer of `net` (a build_backbone result) up to output
     stride `stride` (the layers whose output is at least 1/stride of the input side): their
@@ -69,32 +82,19 @@ def freeze_backbone(net: nn.Module, name: str, stride: int) -> list[nn.Module]:
     split between a frozen feature extractor and trained upper layers, is Hinterstoisser et al.,
     "On Pre-Trained Image Features and Synthetic Images for Deep Learning" (ECCV workshops 2018)."""
     frozen = []
-    x = torch.zeros(1, 3, 64, 64)
-    with torch.no_grad():
-        for layer in _layers_in_order(net, name):
-            was = layer.training
-            x = layer.eval()(x)
-            layer.train(was)
-            if 64 // x.shape[-1] > stride:
-                break
-            layer.requires_grad_(False)
-            frozen.append(layer)
+    for layer, side in _output_sides(net, name):
+        if 64 // side > stride:
+            break
+        layer.requires_grad_(False)
+        frozen.append(layer)
     return frozen
 
 
 def stage_ends(net: nn.Module, name: str) -> list[nn.Module]:
     """The last layer of `net` (a build_backbone result) at each output stride: where one stage of
     the backbone hands its features to the next."""
-    ends, last, x = [], None, torch.zeros(1, 3, 64, 64)
-    with torch.no_grad():
-        for layer in _layers_in_order(net, name):
-            was = layer.training
-            y = layer.eval()(x)
-            layer.train(was)
-            if last is not None and y.shape[-1] != x.shape[-1]:
-                ends.append(last)
-            last, x = layer, y
-    return ends + [last]
+    sides = _output_sides(net, name)
+    return [layer for (layer, side), (_, after) in zip(sides, sides[1:]) if after != side] + [sides[-1][0]]
 
 
 def perturb_statistics(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
