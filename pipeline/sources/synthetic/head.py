@@ -347,8 +347,8 @@ def _canonical():
     return V, F
 
 
-def build_head(idt: Identity, hat: tuple | None = None) -> Head:
-    """Meshes, texture and landmarks of one identity (optionally wearing a hat)."""
+def build_head(idt: Identity) -> Head:
+    """Meshes, texture and landmarks of one identity, hatless (with_hat puts a hat on it)."""
     V0, FT = _canonical()
     FV = _deform_face(idt, V0)
     loft_v, tris = _jaw_loft(FV)
@@ -372,8 +372,8 @@ def build_head(idt: Identity, hat: tuple | None = None) -> Head:
                                   rot=rot, nu=16, nv=10)
         ears.append(Part(ev, et, EAR))
     lm68, lm21 = _landmarks(FV, ears)
-    parts = [face, cran, jaw, *ears] + _hair_parts(idt, cran_c, cran_a) + (_hat_parts(cran_c, cran_a) if hat is not None else [])
-    return Head(idt, parts, lm68, lm21, _face_texture(idt, V0), hat, _chin_path(FV))
+    parts = [face, cran, jaw, *ears] + _hair_parts(idt, cran_c, cran_a)
+    return Head(idt, parts, lm68, lm21, _face_texture(idt, V0), None, _chin_path(FV))
 
 
 def _cranium(idt: Identity):
@@ -382,8 +382,8 @@ def _cranium(idt: Identity):
 
 
 def with_hat(head: Head, hat: tuple) -> Head:
-    """A hatless head (build_head(idt)) wearing `hat`: the same as build_head(idt, hat), without
-    building its face, texture and landmarks again."""
+    """A hatless head (build_head) wearing `hat`: its parts with the hat's shells over the cranium
+    appended, the face, texture and landmarks shared."""
     return Head(head.ident, list(head.parts) + _hat_parts(*_cranium(head.ident)), head.lm68, head.lm21, head.texture, hat,
                 head.chin_path)
 
