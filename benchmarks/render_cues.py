@@ -1,14 +1,15 @@
 """Which rendering factors a trained model reads as pitch: the renderer's AFLW2000-style test heads
 drawn again at a fixed pitch while one factor changes (issue: a model trained on the built-in data
 reads real near-frontal faces with a pitch offset; this asks whether eyes, light, camera distance,
-hair or sharpness could carry it).
+hair, sharpness, the face's proportions or the torso could carry it).
 
-    python -m benchmarks.render_cues --checkpoint results/sim2real/seed-0/model.pt [--heads 40]
+    python -m benchmarks.render_cues --checkpoint results/sim2real/seed-0/model.pt [--heads 40] [--factors shape]
 
 Needs no training and no real images. It takes the first `--heads` AFLW2000-style test samples of
 params.yaml `data.synthetic` (identity, look, occluders and framing as drawn), sets each one's
 pose to (yaw drawn in +-25, pitch in PITCHES, roll 0) and renders it once per factor of
-`FACTORS`; the images are written as an AFLW2000 folder and cut with the checkpoint's own crop
+`FACTORS` (`--factors shape`: of `SHAPE_FACTORS`, the face's proportions at the ends of their drawn
+ranges and the torso's tilt); the images are written as an AFLW2000 folder and cut with the checkpoint's own crop
 settings (as `python -m pipeline.evaluate` cuts a folder), then scored as the checkpoint is
 scored (`predict_as_trained`). It prints the mean predicted pitch per factor and true pitch, and
 each factor's shift against the heads as drawn. A factor that moves the reading by several
@@ -75,6 +76,10 @@ def _camera(distance: float):
     return lambda sm: replace(sm, look=replace(sm.look, distance=distance))
 
 
+def _torso(pitch: float):
+    return lambda sm: replace(sm, look=replace(sm.look, body_pitch=pitch))
+
+
 # name: the change to a sample (identity gaze: iris offset, in texture pixels / 2, vertically;
 # eye_open and brow_raise: the identity's eyelid opening, drawn from 0.55-1.05, and brow lift, -0.5-1.0;
 # camera distance in head units of 100 mm, drawn from data.synthetic.camera_distance, uniformly in 1 / distance)
@@ -102,6 +107,18 @@ FACTORS = {
     "rendered at 2x the image size": _resolution(2.0),
     "rendered at 2x, no blur or down-sampling": lambda sm: _resolution(2.0)(_sharp(sm)),
 }
+
+# `--factors shape`: each identity shape factor at both ends of the range sample_identity draws it
+# from (head.SHAPE_RANGES; 1 is the canonical face), and the torso turned as a head of that pitch
+# would be (drawn images keep it upright in the camera frame; -20: seen from a camera above the person)
+SHAPE_FACTORS = {
+    "as drawn": FACTORS["as drawn"],
+    **{f"{name} {end:g}": _identity(**{name: end}) for name, bounds in H.SHAPE_RANGES.items() for end in bounds},
+    "torso seen from above (body_pitch -20)": _torso(-20.0),
+    "torso seen from above (body_pitch -10)": _torso(-10.0),
+    "torso seen from below (body_pitch +10)": _torso(10.0),
+}
+GROUPS = {"appearance": FACTORS, "shape": SHAPE_FACTORS}
 
 
 def variants(cfg: dict, heads: int, factors: dict, seed: int = 0) -> tuple[list, np.ndarray]:
@@ -158,9 +175,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True, help="a model.pt trained on crops")
     parser.add_argument("--heads", type=int, default=40, help="test heads, each drawn at every pitch and factor")
+    parser.add_argument("--factors", choices=list(GROUPS), default="appearance",
+                        help="appearance: eyes, light, camera, hair, sharpness (FACTORS); shape: face proportions and torso (SHAPE_FACTORS)")
     args = parser.parse_args(argv)
     cfg = load_params().data.synthetic.model_dump()
-    readings = pitch_readings(args.checkpoint, cfg, args.heads)
+    readings = pitch_readings(args.checkpoint, cfg, args.heads, GROUPS[args.factors])
     print(f"{args.heads} synthetic test heads at pitch {', '.join(f'{p:+.0f}' for p in PITCHES)} (yaw within +-{YAW:.0f}, "
           "roll 0); mean predicted pitch (deg):\n")
     print(table(readings))

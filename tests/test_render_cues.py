@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.render_cues import FACTORS, PITCHES, pitch_readings, variants
+from benchmarks.render_cues import FACTORS, PITCHES, SHAPE_FACTORS, pitch_readings, variants
 from models.registry import build_model
 from pipeline.engine.inference import save_checkpoint
 from pipeline.core.angles import rotation_matrix
@@ -76,3 +76,41 @@ def test_readings_group_each_head_under_its_factor_and_pitch(tmp_path):
     assert readings["again"] == pytest.approx(readings["as drawn"], abs=1e-4)  # the same images, read under both names
     assert readings["lit"] != readings["as drawn"]
     assert len(set(readings["as drawn"])) == len(PITCHES)  # each pitch its own images
+
+
+def test_shape_factors_set_one_proportion_to_an_end_of_its_drawn_range_or_tilt_the_torso():
+    samples, meta = variants(CFG, 1, SHAPE_FACTORS)
+    names = list(SHAPE_FACTORS)
+    drawn = {sm.label: sm for sm, (f, _) in zip(samples, meta) if names[int(f)] == "as drawn"}
+    assert len(names) == 1 + 2 * len(H.SHAPE_RANGES) + 3
+    for sm, (f, _) in zip(samples, meta):
+        name, base = names[int(f)], drawn[sm.label]
+        if name.startswith("torso"):
+            assert sm.identity == base.identity and sm.look == dataclasses.replace(base.look, body_pitch=sm.look.body_pitch)
+            assert sm.look.body_pitch == float(name.split("body_pitch ")[1].rstrip(")"))
+        elif name != "as drawn":
+            field, end = name.split()
+            assert float(end) in H.SHAPE_RANGES[field]
+            assert sm.identity == dataclasses.replace(base.identity, **{field: float(end)}) and sm.look == base.look
+
+
+def test_drawn_identities_keep_within_the_shape_ranges():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        idt = H.sample_identity(rng)
+        for field, (lo, hi) in H.SHAPE_RANGES.items():
+            assert lo <= getattr(idt, field) <= hi
+
+
+def test_a_tilted_torso_changes_the_body_below_the_head_only():
+    samples, meta = variants(CFG, 1, SHAPE_FACTORS)
+    names = list(SHAPE_FACTORS)
+    at = lambda name: next(sm for sm, (f, p) in zip(samples, meta) if names[int(f)] == name and p == 0.0)  # noqa: E731
+    base, r = synthetic.render_sample(at("as drawn"))
+    again, _ = synthetic.render_sample(dataclasses.replace(at("as drawn"), look=dataclasses.replace(at("as drawn").look, body_pitch=0.0)))
+    above, r2 = synthetic.render_sample(at("torso seen from above (body_pitch -20)"))
+    assert np.array_equal(base, again)
+    assert np.array_equal(r.lm68, r2.lm68)
+    assert not np.any((r.mask != r2.mask)[: int(r.lm68[1, 8]) - 1])  # the neck may hide the chin's underside, no more
+    rows = np.flatnonzero(np.any(base != above, axis=(1, 2)))
+    assert len(rows) and rows.min() >= r.lm68[1, 36:48].max()  # nothing changes above the eyes

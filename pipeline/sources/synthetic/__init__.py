@@ -228,7 +228,8 @@ def render_sample(sm: Sample):
     head = _head(sm.identity, sm.look.hat)
     if sm.gaze is not None:
         head = H.with_gaze(head, sm.gaze)
-    r = H.render(head, R, sm.centre, sm.scale, sm.size, sm.look.light, distance=sm.look.distance)
+    r = H.render(head, R, sm.centre, sm.scale, sm.size, sm.look.light, distance=sm.look.distance,
+                 body_pitch=sm.look.body_pitch)
     return scene.compose(r, sm.look, sm.scale, sm.seed), r
 
 

@@ -36,6 +36,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from pipeline.core.angles import rotation_matrix
 from pipeline.sources.synthetic import mesh as M, raster
 from pipeline.sources.synthetic.mesh import CLOTH, EAR, HAIR, HAT, NECK, SKIN, Part
 
@@ -86,6 +87,15 @@ class Identity:
     tex_seed: int
     hair_volume: float = 1.0  # multiplier of the hair style's thickness (HAIR_THICKNESS)
     eye_detail: float = 0.0  # 0: painted eyes and solid brows; up to 1: lashes, brow hairs, creases, catchlights (_eye_detail)
+
+
+# The shape factors of Identity and the range each is drawn from, uniformly, in this order
+# (sample_identity; benchmarks.render_cues draws heads at both ends of each range)
+SHAPE_RANGES = {
+    "width": (0.92, 1.08), "height": (0.93, 1.07), "depth": (0.93, 1.07), "jaw": (0.85, 1.15), "chin": (0.8, 1.2),
+    "nose": (0.75, 1.3), "nose_len": (0.85, 1.15), "nose_w": (0.85, 1.25), "ear": (0.85, 1.15), "brow_ridge": (0.5, 1.6),
+    "cheek": (0.6, 1.4), "mouth_w": (0.88, 1.12), "lips": (0.6, 1.4),
+}
 
 
 @dataclass(frozen=True)
@@ -617,15 +627,20 @@ def _unit_sphere(nu=24, nv=12):
     return M.ellipsoid_mesh((0, 0, 0), (1, 1, 1), nu=nu, nv=nv)
 
 
-def body_parts(R, shirt) -> list:
-    """Neck, shoulders and chest, upright in the camera frame under the head's pivot, in head coordinates."""
+def body_parts(R, shirt, pitch: float = 0.0) -> list:
+    """Neck, shoulders and chest under the head's pivot, in head coordinates: upright in the camera
+    frame, or turned about the pivot by `pitch` degrees as a head of that pitch would be (negative:
+    the torso seen from above, as from a camera held above the person)."""
     v, t = _unit_sphere()
     pivot = R @ np.array([0.0, 0.5, 0.1])
     out = []
     for c, axes, mat in ((pivot + [0, 0.65, 0.02], (0.52, 0.85, 0.5), NECK), (pivot + [0, 1.95, 0.35], (1.9, 0.8, 0.85), CLOTH),
                          (pivot + [0, 3.5, 0.4], (1.95, 2.3, 0.95), CLOTH)):
-        cam = v * np.asarray(axes) + c
-        out.append(Part(cam @ R, t, mat, solid=False, normals=(v / np.asarray(axes)) @ R))
+        cam, normals = v * np.asarray(axes) + c, v / np.asarray(axes)
+        if pitch:
+            Rb = rotation_matrix(0.0, pitch, 0.0)
+            cam, normals = pivot + (cam - pivot) @ Rb.T, normals @ Rb.T
+        out.append(Part(cam @ R, t, mat, solid=False, normals=normals @ R))
     return out
 
 
@@ -758,15 +773,15 @@ def _head_scene(head: Head) -> _Scene:
 
 
 def render(head: Head, R, centre, scale, size, light: Light, body: bool = True, distance: float = np.inf,
-           ss: int = 1) -> Render:
-    """Rasterise the head (and upright neck/torso) at rotation R, head centre pixel `centre`,
-    `scale` px per unit at the head centre, camera `distance` head units away (inf: orthographic),
-    with ss x ss samples per pixel."""
+           ss: int = 1, body_pitch: float = 0.0) -> Render:
+    """Rasterise the head (and neck/torso, upright unless `body_pitch`: body_parts) at rotation R,
+    head centre pixel `centre`, `scale` px per unit at the head centre, camera `distance` head units
+    away (inf: orthographic), with ss x ss samples per pixel."""
     W, H = size
     R = np.asarray(R, dtype=np.float64)
     centre = np.asarray(centre, dtype=np.float64)
     hs_ = _head_scene(head)
-    sc = hs_ + _Scene(body_parts(R, head.ident.shirt)) if body else hs_
+    sc = hs_ + _Scene(body_parts(R, head.ident.shirt, body_pitch)) if body else hs_
     parts = sc.parts
     C = sc.P @ R.T
     u, v = _project(C, centre, scale, distance)
@@ -994,9 +1009,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
         lip = np.array([0.55, 0.1, 0.14]) * rng.uniform(0.6, 1.3)
     brow = np.clip(hair_col * rng.uniform(0.6, 1.0) + 0.02, 0, 1) if rng.random() < 0.8 else np.array([0.12, 0.09, 0.07])
     return Identity(
-        width=u(0.92, 1.08), height=u(0.93, 1.07), depth=u(0.93, 1.07), jaw=u(0.85, 1.15), chin=u(0.8, 1.2),
-        nose=u(0.75, 1.3), nose_len=u(0.85, 1.15), nose_w=u(0.85, 1.25), ear=u(0.85, 1.15), brow_ridge=u(0.5, 1.6),
-        cheek=u(0.6, 1.4), mouth_w=u(0.88, 1.12), lips=u(0.6, 1.4), bumps=int(rng.integers(2**31)),
+        **{name: u(*bounds) for name, bounds in SHAPE_RANGES.items()}, bumps=int(rng.integers(2**31)),
         mouth_open=u(0, 1) ** 3 if rng.random() < 0.5 else 0.0, smile=u(-0.4, 1.0) if rng.random() < 0.6 else 0.0, eye_open=u(0.55, 1.05),
         brow_raise=u(-0.5, 1.0), gaze=(u(-0.6, 0.6), u(-0.15, 0.15)),
         skin=tuple(skin), lip_col=tuple(np.clip(lip, 0, 1)), iris=tuple(_IRIS[rng.integers(len(_IRIS))]),

@@ -49,6 +49,7 @@ class Look:
     saturation: float = 1.0  # colour saturation factor
     contrast: float = 1.0  # contrast about mid-grey
     distance: float = float("inf")  # camera distance (head units) of the perspective camera; inf: orthographic
+    body_pitch: float = 0.0  # the torso's pitch (deg, head.body_parts); 0, upright, in every drawn image
 
 
 def _unit(v):
