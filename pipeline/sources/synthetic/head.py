@@ -633,12 +633,12 @@ def body_parts(R, shirt, pitch: float = 0.0) -> list:
     the torso seen from above, as from a camera held above the person)."""
     v, t = _unit_sphere()
     pivot = R @ np.array([0.0, 0.5, 0.1])
+    Rb = rotation_matrix(0.0, pitch, 0.0) if pitch else None
     out = []
     for c, axes, mat in ((pivot + [0, 0.65, 0.02], (0.52, 0.85, 0.5), NECK), (pivot + [0, 1.95, 0.35], (1.9, 0.8, 0.85), CLOTH),
                          (pivot + [0, 3.5, 0.4], (1.95, 2.3, 0.95), CLOTH)):
         cam, normals = v * np.asarray(axes) + c, v / np.asarray(axes)
-        if pitch:
-            Rb = rotation_matrix(0.0, pitch, 0.0)
+        if Rb is not None:
             cam, normals = pivot + (cam - pivot) @ Rb.T, normals @ Rb.T
         out.append(Part(cam @ R, t, mat, solid=False, normals=normals @ R))
     return out
