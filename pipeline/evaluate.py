@@ -14,7 +14,11 @@ turn test-time flip augmentation on or off (each prediction the mean of the imag
 mirror's, the mirror's yaw and roll negated back); without either, as the checkpoint's
 experiment says (`test_flip`, false unless params.yaml sets it). --pitch-view PX reads pitch
 from the crop resampled to PX pixels wide and back (yaw and roll from the crop itself), 0 turns
-that off; without it, as the experiment says (`pitch_view`).
+that off; without it, as the experiment says (`pitch_view`). --pitch-level-from CKPT2 sets the
+level of pitch from a second checkpoint: every pitch is shifted by one amount, the median over
+the folder's images of this checkpoint's pitch minus CKPT2's (each scored as its experiment
+says). It uses no labels, but it needs the whole folder: a label-free alignment on the scored
+images themselves (README, "Trained on synthetic, tested on real AFLW2000").
 Both log an MLflow run.
 """
 import argparse
@@ -43,18 +47,24 @@ def main(argv=None):
                         help="with --checkpoint: average each prediction with its mirror image's, or not (default: the checkpoint's test_flip)")
     parser.add_argument("--pitch-view", type=int, metavar="PX",
                         help="with --checkpoint: read pitch from the crop resampled to PX pixels wide, 0 for none (default: the checkpoint's pitch_view)")
+    parser.add_argument("--pitch-level-from", type=Path, metavar="CKPT2",
+                        help="with --checkpoint: shift pitch so that its median over the folder matches CKPT2's (no labels used)")
     args = parser.parse_args(argv)
     folder_mode = [args.checkpoint, args.dataset, args.root, args.out]
     if args.flip is not None and not args.checkpoint:
         parser.error("--flip/--no-flip go with --checkpoint (the evaluate stage scores as its experiment's test_flip says)")
     if args.pitch_view is not None and (not args.checkpoint or args.pitch_view < 0):
         parser.error("--pitch-view goes with --checkpoint and is a width in pixels, 0 for none")
+    if args.pitch_level_from is not None and not args.checkpoint:
+        parser.error("--pitch-level-from goes with --checkpoint")
+    if args.pitch_level_from is not None and not args.pitch_level_from.is_file():
+        parser.error(f"--pitch-level-from {args.pitch_level_from}: no such file; give a model.pt written by the harness")
     if args.experiment and not any(folder_mode):
         for test_set, m in evaluate_checkpoint(run_dir(args.experiment, args.seed)).items():
             _print(f"{args.experiment} seed {args.seed} on {test_set}", m)
     elif not args.experiment and all(folder_mode):
         _print(f"{args.checkpoint} on {args.root}", evaluate_folder(args.checkpoint, args.dataset, args.root, args.out, args.flip,
-                                                                       args.pitch_view))
+                                                                       args.pitch_view, args.pitch_level_from))
     else:
         parser.error("give either EXPERIMENT, or all of --checkpoint, --dataset, --root and --out")
 

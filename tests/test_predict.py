@@ -228,7 +228,68 @@ def test_evaluate_flip_follows_the_checkpoint_unless_told(checkpoint, tmp_path, 
         (row,) = csv.DictReader(f)
     assert [float(row[f"pred_{a}"]) for a in ("yaw", "pitch", "roll")] == pytest.approx(viewed, abs=1e-3)
     capsys.readouterr()
-    for flag in ("--flip", "--no-flip", "--pitch-view=8"):
+    for flag in ("--flip", "--no-flip", "--pitch-view=8", f"--pitch-level-from={checkpoint}"):
         with pytest.raises(SystemExit) as exc:
             evaluate_main(["dadl", flag])
         assert exc.value.code == 2 and "with --checkpoint" in capsys.readouterr().err
+
+
+def test_pitch_level_shift_is_the_median_difference():
+    """One shift for every image: the median of the per-image differences, so one image a model
+    gets badly wrong does not move it; arrays that do not pair up are refused."""
+    from pipeline.analysis.evaluation import pitch_level_shift  # noqa: PLC0415
+
+    reference = np.array([0.0, 10.0, -20.0, 5.0, 30.0])
+    pitch = reference + np.array([9.0, 8.0, 10.0, 9.5, -60.0])  # four read ~9 deg high, one far off
+    shift = pitch_level_shift(pitch, reference)
+    assert shift == 9.0 and np.median((pitch - shift) - reference) == 0.0
+    assert np.mean(pitch - reference) < 0 < shift  # the far-off image would have dragged a mean the other way
+    for a, b in ((pitch, reference[:3]), (np.array([]), np.array([]))):
+        with pytest.raises(ValueError, match="equal, non-empty"):
+            pitch_level_shift(a, b)
+
+
+@pytest.mark.slow  # three evaluate runs with MLflow logging
+def test_evaluate_pitch_level_from_a_second_checkpoint(checkpoint, tmp_path, monkeypatch, capsys):
+    """--pitch-level-from CKPT2 moves every pitch by the one amount that makes its median
+    difference from CKPT2's pitch on the same images 0, leaves yaw and roll alone, records the
+    shift in the JSON; a missing CKPT2 is one line and exit status 2, nothing written."""
+    from pipeline.evaluate import main as evaluate_main  # noqa: PLC0415
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    folder = tmp_path / "aflw"
+    folder.mkdir()
+    portrait = np.asarray(Image.open(PORTRAIT).convert("RGB"))
+    boxes = ([[150.0, 380.0], [170.0, 420.0]], [[120.0, 350.0], [150.0, 400.0]], [[180.0, 420.0], [200.0, 450.0]])
+    for k, (box, image) in enumerate(zip(boxes, (portrait, portrait[:, ::-1], portrait))):
+        Image.fromarray(np.ascontiguousarray(image)).save(folder / f"image0000{k}.jpg")
+        scipy.io.savemat(folder / f"image0000{k}.mat", {"Pose_Para": np.array([[0.2, -0.3, 0.1, 0, 0, 0, 0]]),
+                                                        "pt2d": np.array(box)})
+    _, ckpt = load_checkpoint(checkpoint)
+    torch.manual_seed(1)
+    other = tmp_path / "other.pt"  # another random model: its pitch differs image by image
+    save_checkpoint(other, ckpt.experiment, build_model(ckpt.experiment.model, ckpt.experiment.hparams))
+
+    def table(out: Path) -> np.ndarray:
+        with open(out.with_suffix(".csv"), newline="") as f:
+            return np.array([[float(r[f"pred_{a}"]) for a in ("yaw", "pitch", "roll")] for r in csv.DictReader(f)])
+
+    plain, ref, levelled = (tmp_path / f"{name}.json" for name in ("plain", "ref", "levelled"))
+    for path, out in ((checkpoint, plain), (other, ref)):
+        evaluate_main(["--checkpoint", str(path), "--dataset", "aflw2000", "--root", str(folder), "--out", str(out)])
+    evaluate_main(["--checkpoint", str(checkpoint), "--dataset", "aflw2000", "--root", str(folder), "--out", str(levelled),
+                   "--pitch-level-from", str(other)])
+    a, b, c = table(plain), table(ref), table(levelled)
+    assert len(a) == 3 and np.ptp(a[:, 1] - b[:, 1]) > 1e-3  # the two models disagree by different amounts
+    shift = json.loads(levelled.read_text())["pitch_shift"]
+    assert shift == pytest.approx(np.median(a[:, 1] - b[:, 1]), abs=1e-3) and abs(shift) > 1e-3
+    assert json.loads(plain.read_text())["pitch_shift"] is None
+    assert np.allclose(c[:, 1], a[:, 1] - shift, atol=1e-3) and np.allclose(c[:, [0, 2]], a[:, [0, 2]], atol=1e-4)
+    assert abs(np.median(c[:, 1] - b[:, 1])) < 1e-3
+    capsys.readouterr()
+    missing = tmp_path / "missing.json"
+    with pytest.raises(SystemExit) as exc:
+        evaluate_main(["--checkpoint", str(checkpoint), "--dataset", "aflw2000", "--root", str(folder), "--out", str(missing),
+                       "--pitch-level-from", str(tmp_path / "nope.pt")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and "nope.pt" in err[-1] and not missing.exists() and not missing.with_suffix(".csv").exists()

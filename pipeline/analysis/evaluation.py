@@ -3,11 +3,13 @@ any dataset folder, cropped with the checkpoint's own crop settings. Both log an
 
 - evaluate_checkpoint(out): out/metrics.json ({test set: yaw, pitch, roll, mae, n, n_filtered,
   ...}), criteria.json (Criteria II and III) and predictions/<test set>.csv;
-- evaluate_folder(checkpoint, dataset, root, out, flip, pitch_view): out (a JSON file with Criterion I, n after
-  the +-99 filter, n_filtered, Criteria II and III) and the per-sample predictions beside it as
-  .csv. Both score with test-time flip augmentation when the experiment says test_flip, and read
-  pitch from a coarser view when it says pitch_view (evaluate_folder's flip and pitch_view
-  override them).
+- evaluate_folder(checkpoint, dataset, root, out, flip, pitch_view, pitch_level_from): out (a JSON
+  file with Criterion I, n after the +-99 filter, n_filtered, Criteria II and III) and the
+  per-sample predictions beside it as .csv. Both score with test-time flip augmentation when the
+  experiment says test_flip, and read pitch from a coarser view when it says pitch_view
+  (evaluate_folder's flip and pitch_view override them). pitch_level_from, a second checkpoint,
+  shifts every pitch by one amount so that its median over the folder's images matches that
+  checkpoint's (pitch_level_shift): a label-free alignment on the scored images themselves.
 """
 from __future__ import annotations
 
@@ -15,9 +17,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from pipeline.analysis.scoring import predictions_table, save_predictions, score
 from pipeline.config.params import DATASETS
+from pipeline.core.angles import ANGLES
 from pipeline.core import failpoints
 from pipeline.core.atomic import atomic_dir, atomic_file
 from pipeline.core.errors import ConfigError
@@ -73,13 +77,41 @@ def evaluate_checkpoint(out: Path, parent_run_id: str | None = None, progress: b
     return metrics
 
 
+PITCH = ANGLES.index("pitch")
+
+
+def pitch_level_shift(pitch: np.ndarray, reference: np.ndarray) -> float:
+    """The one amount to subtract from every `pitch` so that the median of its per-image
+    difference from `reference` (another model's pitch on the same images) is 0. The median,
+    not the mean, so a few images one model gets badly wrong do not move the level."""
+    if pitch.shape != reference.shape or not len(pitch):
+        raise ValueError(f"pitch_level_shift needs two equal, non-empty arrays, got {pitch.shape} and {reference.shape}")
+    return float(np.median(pitch - reference))
+
+
+def _reference_pitch(checkpoint: Path, dataset: str, root: Path, sample_ids: pd.Series) -> np.ndarray:
+    """`checkpoint`'s pitch on the folder's images (cropped with its own crop settings, scored
+    as its experiment says), in the order of `sample_ids`."""
+    model, ckpt = load_checkpoint(checkpoint)
+    exp = ckpt.experiment
+    with cropped_folder(dataset, root, exp.crop) as store:
+        pred = predict_as_trained(model, exp, store, np.arange(len(store)), progress=f"pitch level from {checkpoint}")
+        ids = store.labels["sample_id"].to_numpy()
+    if set(ids) != set(sample_ids):
+        raise ConfigError(f"--pitch-level-from {checkpoint}: its crop settings keep {len(ids)} images of {root} and the scored "
+                          f"checkpoint's keep {len(sample_ids)}; give a checkpoint whose crops keep the same images")
+    return pd.Series(pred[:, PITCH], index=ids).loc[sample_ids.to_numpy()].to_numpy()
+
+
 def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip: bool | None = None,
-                    pitch_view: int | None = None) -> dict:
+                    pitch_view: int | None = None, pitch_level_from: Path | None = None) -> dict:
     """Score `checkpoint` on the dataset folder `root`; write `out` (JSON) and the per-sample
     predictions beside it (.csv), only once everything succeeded. `flip`: test-time flip
     augmentation (pipeline.engine.inference.predict) on or off; `pitch_view`: pitch read from a
     view this many pixels wide, 0 for none; None: as the checkpoint's experiment says (test_flip,
-    pitch_view). Both are recorded in `out`."""
+    pitch_view). Both are recorded in `out`. `pitch_level_from`: a second checkpoint whose pitch
+    sets the level of this one's (pitch_level_shift over the folder's images); the shift is
+    recorded in `out` as pitch_shift."""
     if dataset not in DATASETS:
         raise ConfigError(f"--dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
     out = Path(out)
@@ -94,13 +126,17 @@ def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip:
     with cropped_folder(dataset, root, exp.crop) as store:
         idx = np.arange(len(store))
         pred = predict_as_trained(model, exp, store, idx, flip=flip, pitch_view=pitch_view, progress=f"evaluate on {dataset}")
+        shift = None
+        if pitch_level_from is not None:
+            shift = pitch_level_shift(pred[:, PITCH], _reference_pitch(pitch_level_from, dataset, root, store.labels["sample_id"]))
+            pred[:, PITCH] -= shift
         metrics, criteria = score(store, idx, pred)
         table = predictions_table(store, idx, pred)
         data_fp = fingerprint(store.path)
     result = {**metrics, **criteria, "checkpoint": str(checkpoint), "root": str(root), "experiment": exp.name, "test_flip": flip,
-              "pitch_view": view}
+              "pitch_view": view, "pitch_level_from": None if pitch_level_from is None else str(pitch_level_from), "pitch_shift": shift}
     tags = {"experiment": exp.name, "dataset_root": str(root), f"data_fingerprint.{dataset}": data_fp, "test_flip": flip,
-            "pitch_view": view}
+            "pitch_view": view, **({} if shift is None else {"pitch_level_from": str(pitch_level_from), "pitch_shift": f"{shift:.4f}"})}
     with atomic_file(out.with_suffix(".csv")) as csv_file, atomic_file(out) as json_file, \
             tracking.run(f"evaluate:{exp.name}", {}) as (mlflow, _):
         save_predictions(table, csv_file)
