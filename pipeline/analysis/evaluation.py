@@ -21,8 +21,8 @@ import pandas as pd
 
 from pipeline.analysis.scoring import predictions_table, save_predictions, score
 from pipeline.config.params import DATASETS
-from pipeline.core.angles import ANGLES
 from pipeline.core import failpoints
+from pipeline.core.angles import ANGLES
 from pipeline.core.atomic import atomic_dir, atomic_file
 from pipeline.core.errors import ConfigError
 from pipeline.core.paths import CROPS
