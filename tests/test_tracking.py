@@ -27,3 +27,43 @@ def test_a_run_records_the_store_it_read(mlflow, tmp_path):
     seen = {(d.dataset.name, d.dataset.digest, {t.key: t.value for t in d.tags}["mlflow.data.context"]) for d in inputs}
     assert seen == {("300w_lp", "0123abcd", "training"), ("aflw2000", "4567ef01", "test")}
     assert all(d.dataset.source_type == "local" and store.as_uri() in d.dataset.source for d in inputs)
+
+
+class _RacingMlflow:
+    """Stands in for the mlflow module: `log_input` fails `clashes` times as the SQL store does when
+    another process inserted the same dataset between its lookup and its insert, then succeeds."""
+
+    def __init__(self, clashes: int, cause: Exception):
+        import mlflow
+
+        self.exceptions, self.clashes, self.cause, self.calls = mlflow.exceptions, clashes, cause, 0
+
+    def log_input(self, dataset, context, tags):
+        self.calls += 1
+        if self.calls <= self.clashes:
+            raise self.exceptions.MlflowException("commit failed") from self.cause
+
+
+def _unique_clash():
+    from sqlalchemy.exc import IntegrityError
+
+    return IntegrityError("INSERT INTO datasets", {}, Exception("UNIQUE constraint failed: datasets.digest"))
+
+
+def test_a_lost_dataset_insert_race_is_retried(tmp_path):
+    racing = _RacingMlflow(clashes=1, cause=_unique_clash())
+    tracking.log_dataset(racing, "aflw2000", tmp_path, "9e92f22f", "test", "synthetic")
+    assert racing.calls == 2
+
+
+def test_other_store_errors_and_a_clash_that_persists_are_raised(tmp_path):
+    import mlflow
+
+    other = _RacingMlflow(clashes=1, cause=ValueError("disk full"))
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        tracking.log_dataset(other, "aflw2000", tmp_path, "9e92f22f", "test", "synthetic")
+    assert other.calls == 1
+    stuck = _RacingMlflow(clashes=5, cause=_unique_clash())
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        tracking.log_dataset(stuck, "aflw2000", tmp_path, "9e92f22f", "test", "synthetic")
+    assert stuck.calls == 3

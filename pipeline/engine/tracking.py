@@ -78,7 +78,27 @@ def log_dataset(mlflow, name: str, path: Path, digest: str, context: str, source
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
         source_ = resolve_dataset_source(Path(path).resolve().as_uri())
     dataset = MetaDataset(source_, name=name, digest=digest)
-    mlflow.log_input(dataset, context=context, tags={"images": source})
+    for attempt in range(3):
+        try:
+            mlflow.log_input(dataset, context=context, tags={"images": source})
+            return
+        except mlflow.exceptions.MlflowException as exc:
+            if attempt == 2 or not _lost_insert_race(exc):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def _lost_insert_race(exc: BaseException) -> bool:
+    """Whether an MLflow store error is a unique-key clash: the SQL store looks a dataset up and
+    then inserts it, so two processes logging the same dataset at once (sweep workers sharing
+    `mlflow.db`) can both insert; the loser's retry finds the winner's row and links it."""
+    from sqlalchemy.exc import IntegrityError
+
+    while exc is not None:
+        if isinstance(exc, IntegrityError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def log_model(mlflow, model: torch.nn.Module, example: torch.Tensor, name: str = "model"):
