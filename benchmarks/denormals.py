@@ -23,7 +23,7 @@ import torch
 from benchmarks.throughput import _alternating, _plans
 from models.registry import build_model
 from pipeline.core.errors import DataError, cli
-from pipeline.core.paths import CROPS
+from pipeline.core.paths import crop_store
 from pipeline.data.store import load_store
 from pipeline.engine.inference import load_checkpoint
 from pipeline.engine.loader import Loader, prepare_model
@@ -72,7 +72,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     trained, ckpt = load_checkpoint(args.checkpoint)
     exp = ckpt.experiment
-    store = load_store(CROPS / exp.protocol.train)
+    store = load_store(crop_store(exp.protocol.train, exp.store_size))
     w, h = exp.input_size
     if store.images.shape[1] < h or store.images.shape[2] < w:
         raise DataError(f"{store.path}: crops of {store.images.shape[2]} x {store.images.shape[1]} px, the checkpoint takes "

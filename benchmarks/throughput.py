@@ -33,7 +33,7 @@ from models.registry import build_model
 from pipeline.config.experiment import Experiment, resolve_experiment
 from pipeline.config.params import load_params
 from pipeline.core.errors import cli
-from pipeline.core.paths import CROPS
+from pipeline.core.paths import crop_store
 from pipeline.data.batches import batches, plan_batch
 from pipeline.data.store import Store, load_store, write_store
 from pipeline.engine.inference import device
@@ -149,7 +149,7 @@ def main(argv=None):
         if exp.hparams.model_dump().get("sigma") == "asymmetry":
             exp = resolve_experiment(params, name, fit={"sigma_bins": [1.0, 1.0, 1.0]})  # the sigmas do not change the cost
         report(f"{name} ({exp.model}, {exp.input_size[0]}x{exp.input_size[1]} px, batch {exp.batch_size})",
-               measure(exp, load_store(CROPS / exp.protocol.train), args.seconds, args.prefetch, args.threads))
+               measure(exp, load_store(crop_store(exp.protocol.train, exp.store_size)), args.seconds, args.prefetch, args.threads))
     if args.papers_size:
         exp = resolve_experiment(params, "dadl", overrides={"backbone": "resnet50", "input_size": 224, "batch_size": 32})
         with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:

@@ -18,7 +18,9 @@ that off; without it, as the experiment says (`pitch_view`). --pitch-level-from 
 level of pitch from a second checkpoint: every pitch is shifted by one amount, the median over
 the folder's images of this checkpoint's pitch minus CKPT2's (each scored as its experiment
 says). It uses no labels, but it needs the whole folder: a label-free alignment on the scored
-images themselves (README, "Trained on synthetic, tested on real AFLW2000").
+images themselves (README, "Trained on synthetic, tested on real AFLW2000"). Without it, an
+experiment with pitch_level_from (params.yaml) takes that experiment's run of the same seed from
+results/; --no-pitch-level scores the checkpoint alone.
 Both log an MLflow run.
 """
 import argparse
@@ -49,6 +51,8 @@ def main(argv=None):
                         help="with --checkpoint: read pitch from the crop resampled to PX pixels wide, 0 for none (default: the checkpoint's pitch_view)")
     parser.add_argument("--pitch-level-from", type=Path, metavar="CKPT2",
                         help="with --checkpoint: shift pitch so that its median over the folder matches CKPT2's (no labels used)")
+    parser.add_argument("--no-pitch-level", action="store_true",
+                        help="with --checkpoint: ignore the experiment's pitch_level_from (score the checkpoint alone)")
     args = parser.parse_args(argv)
     folder_mode = [args.checkpoint, args.dataset, args.root, args.out]
     if args.flip is not None and not args.checkpoint:
@@ -57,6 +61,8 @@ def main(argv=None):
         parser.error("--pitch-view goes with --checkpoint and is a width in pixels, 0 for none")
     if args.pitch_level_from is not None and not args.checkpoint:
         parser.error("--pitch-level-from goes with --checkpoint")
+    if args.no_pitch_level and (not args.checkpoint or args.pitch_level_from is not None):
+        parser.error("--no-pitch-level goes with --checkpoint, without --pitch-level-from")
     if args.pitch_level_from is not None and not args.pitch_level_from.is_file():
         parser.error(f"--pitch-level-from {args.pitch_level_from}: no such file; give a model.pt written by the harness")
     if args.experiment and not any(folder_mode):
@@ -64,7 +70,7 @@ def main(argv=None):
             _print(f"{args.experiment} seed {args.seed} on {test_set}", m)
     elif not args.experiment and all(folder_mode):
         _print(f"{args.checkpoint} on {args.root}", evaluate_folder(args.checkpoint, args.dataset, args.root, args.out, args.flip,
-                                                                       args.pitch_view, args.pitch_level_from))
+                                                                       args.pitch_view, args.pitch_level_from, not args.no_pitch_level))
     else:
         parser.error("give either EXPERIMENT, or all of --checkpoint, --dataset, --root and --out")
 

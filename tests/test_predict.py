@@ -237,7 +237,7 @@ def test_evaluate_flip_follows_the_checkpoint_unless_told(checkpoint, tmp_path, 
 def test_pitch_level_shift_is_the_median_difference():
     """One shift for every image: the median of the per-image differences, so one image a model
     gets badly wrong does not move it; arrays that do not pair up are refused."""
-    from pipeline.analysis.evaluation import pitch_level_shift  # noqa: PLC0415
+    from pipeline.analysis.levelling import pitch_level_shift  # noqa: PLC0415
 
     reference = np.array([0.0, 10.0, -20.0, 5.0, 30.0])
     pitch = reference + np.array([9.0, 8.0, 10.0, 9.5, -60.0])  # four read ~9 deg high, one far off

@@ -9,7 +9,9 @@ any dataset folder, cropped with the checkpoint's own crop settings. Both log an
   experiment says test_flip, and read pitch from a coarser view when it says pitch_view
   (evaluate_folder's flip and pitch_view override them). pitch_level_from, a second checkpoint,
   shifts every pitch by one amount so that its median over the folder's images matches that
-  checkpoint's (pitch_level_shift): a label-free alignment on the scored images themselves.
+  checkpoint's (pitch_level_shift): a label-free alignment on the scored images themselves. Without
+  it, an experiment that names one in pitch_level_from takes that experiment's run of the same seed
+  (pitch_level_checkpoint), unless level is False.
 """
 from __future__ import annotations
 
@@ -17,15 +19,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from pipeline.analysis.levelling import level_pitch, pitch_level_checkpoint
 from pipeline.analysis.scoring import predictions_table, save_predictions, score
 from pipeline.config.params import DATASETS
 from pipeline.core import failpoints
-from pipeline.core.angles import ANGLES
 from pipeline.core.atomic import atomic_dir, atomic_file
 from pipeline.core.errors import ConfigError
-from pipeline.core.paths import CROPS
+from pipeline.core.paths import crop_store
 from pipeline.data.cropping import cropped_folder
 from pipeline.data.protocols import rows
 from pipeline.data.store import fingerprint, load_store
@@ -50,7 +51,7 @@ def evaluate_checkpoint(out: Path, parent_run_id: str | None = None, progress: b
     protocol = exp.protocol
     metrics, criteria, fps, tables, stores = {}, {}, {}, {}, {}
     for test_set in protocol.test:
-        store = stores[test_set] = load_store(CROPS / test_set)
+        store = stores[test_set] = load_store(crop_store(test_set, exp.store_size))
         idx = rows(store.labels, protocol, split, test_set, "test")
         pred = predict_as_trained(model, exp, store, idx, progress=f"evaluate {name} on {test_set}" if progress else None)
         tables[test_set] = predictions_table(store, idx, pred)
@@ -77,41 +78,16 @@ def evaluate_checkpoint(out: Path, parent_run_id: str | None = None, progress: b
     return metrics
 
 
-PITCH = ANGLES.index("pitch")
-
-
-def pitch_level_shift(pitch: np.ndarray, reference: np.ndarray) -> float:
-    """The one amount to subtract from every `pitch` so that the median of its per-image
-    difference from `reference` (another model's pitch on the same images) is 0. The median,
-    not the mean, so a few images one model gets badly wrong do not move the level."""
-    if pitch.shape != reference.shape or not len(pitch):
-        raise ValueError(f"pitch_level_shift needs two equal, non-empty arrays, got {pitch.shape} and {reference.shape}")
-    return float(np.median(pitch - reference))
-
-
-def _reference_pitch(checkpoint: Path, dataset: str, root: Path, sample_ids: pd.Series) -> np.ndarray:
-    """`checkpoint`'s pitch on the folder's images (cropped with its own crop settings, scored
-    as its experiment says), in the order of `sample_ids`."""
-    model, ckpt = load_checkpoint(checkpoint)
-    exp = ckpt.experiment
-    with cropped_folder(dataset, root, exp.crop) as store:
-        pred = predict_as_trained(model, exp, store, np.arange(len(store)), progress=f"pitch level from {checkpoint}")
-        ids = store.labels["sample_id"].to_numpy()
-    if set(ids) != set(sample_ids):
-        raise ConfigError(f"--pitch-level-from {checkpoint}: its crop settings keep {len(ids)} images of {root} and the scored "
-                          f"checkpoint's keep {len(sample_ids)}; give a checkpoint whose crops keep the same images")
-    return pd.Series(pred[:, PITCH], index=ids).loc[sample_ids.to_numpy()].to_numpy()
-
-
 def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip: bool | None = None,
-                    pitch_view: int | None = None, pitch_level_from: Path | None = None) -> dict:
+                    pitch_view: int | None = None, pitch_level_from: Path | None = None, level: bool = True) -> dict:
     """Score `checkpoint` on the dataset folder `root`; write `out` (JSON) and the per-sample
     predictions beside it (.csv), only once everything succeeded. `flip`: test-time flip
     augmentation (pipeline.engine.inference.predict) on or off; `pitch_view`: pitch read from a
     view this many pixels wide, 0 for none; None: as the checkpoint's experiment says (test_flip,
     pitch_view). Both are recorded in `out`. `pitch_level_from`: a second checkpoint whose pitch
     sets the level of this one's (pitch_level_shift over the folder's images); the shift is
-    recorded in `out` as pitch_shift."""
+    recorded in `out` as pitch_shift. Without it, the experiment's own pitch_level_from, unless
+    `level` is False (pitch_level_checkpoint)."""
     if dataset not in DATASETS:
         raise ConfigError(f"--dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
     out = Path(out)
@@ -123,13 +99,13 @@ def evaluate_folder(checkpoint: Path, dataset: str, root: Path, out: Path, flip:
     exp = ckpt.experiment
     flip = exp.test_flip if flip is None else flip
     view = pitch_view_for(exp, pitch_view)
+    pitch_level_from = pitch_level_checkpoint(exp, pitch_level_from, level)
     with cropped_folder(dataset, root, exp.crop) as store:
         idx = np.arange(len(store))
         pred = predict_as_trained(model, exp, store, idx, flip=flip, pitch_view=pitch_view, progress=f"evaluate on {dataset}")
         shift = None
         if pitch_level_from is not None:
-            shift = pitch_level_shift(pred[:, PITCH], _reference_pitch(pitch_level_from, dataset, root, store.labels["sample_id"]))
-            pred[:, PITCH] -= shift
+            shift = level_pitch(pred, pitch_level_from, dataset, root, store.labels["sample_id"])
         metrics, criteria = score(store, idx, pred)
         table = predictions_table(store, idx, pred)
         data_fp = fingerprint(store.path)

@@ -22,7 +22,7 @@ from pipeline.core.metrics import criterion_1
 from pipeline.config.params import Robustness
 from pipeline.core.angles import ANGLES
 from pipeline.core.atomic import write_json
-from pipeline.core.paths import CROPS
+from pipeline.core.paths import CROPS, crop_store
 from pipeline.data.protocols import rows
 from pipeline.data.store import load_store
 from pipeline.engine import tracking
@@ -84,7 +84,7 @@ def robustness(out: Path, settings: Robustness, crops: Path = CROPS) -> dict:
     kinds = perturbations(settings)
     report = {}
     for test_set in protocol.test:
-        store = load_store(crops / test_set)
+        store = load_store(crop_store(test_set, exp.store_size, crops))
         idx = rows(store.labels, protocol, ckpt.split, test_set, "test")
         true = store.ypr[idx]
         run = lambda perturb=None: predict_as_trained(model, exp, store, idx, perturb=perturb)  # noqa: E731

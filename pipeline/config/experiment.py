@@ -107,8 +107,20 @@ def resolve_experiment(params: Params, name: str, overrides: dict | None = None,
     if protocol_name not in params.protocols:
         raise ConfigError(f"params.yaml {where}.protocol: {protocol_name!r} is not under protocols (known: {', '.join(params.protocols)})")
     protocol = {"name": protocol_name, **params.protocols[protocol_name].model_dump()}
+    crop = params.crop
+    if train["store_size"] == crop.store_size:
+        train["store_size"] = None  # the default store
+    if train["store_size"] is not None and train["store_size"] not in crop.extra_store_sizes:
+        raise ConfigError(f"params.yaml {where}.store_size: no crops are stored at {train['store_size']} px (crop.store_size "
+                          f"{crop.store_size}, crop.extra_store_sizes {list(crop.extra_store_sizes)}); add it to crop.extra_store_sizes")
+    # how this experiment's crops are cut, also from new data (the other stored sides are not its business)
+    crop = crop.model_copy(update={"store_size": train["store_size"] or crop.store_size, "extra_store_sizes": ()})
+    level = train["pitch_level_from"]
+    if level is not None and (level == name or level not in params.experiments):
+        raise ConfigError(f"params.yaml {where}.pitch_level_from: {level!r} is not another experiment under experiments; "
+                          "name the experiment whose pitch sets the level, or null")
     values = {**train, "name": name, "model": spec["model"], "hparams": validated(schema, hparams, "params.yaml", (where,)),
-              "protocol": protocol, "crop": params.crop, "sigma_from_fit": from_fit}
+              "protocol": protocol, "crop": crop, "sigma_from_fit": from_fit}
     return validated(Experiment, values, "params.yaml", (where,))
 
 

@@ -97,6 +97,9 @@ class Crop(Section):
     test_k: NonNegativeFloat
     biwi_box_mm: PositiveFloat
     store_size: Annotated[int, Field(ge=8), NotBool]
+    # the crop stage also stores every dataset (not BIWI's whole frames) at each of these sides, under
+    # data/crops/<side>px/<dataset>, for experiments that set store_size. Empty for checkpoints from before the key existed
+    extra_store_sizes: tuple[Annotated[int, Field(ge=8), NotBool], ...] = ()
     frame_size: tuple[Annotated[int, Field(ge=8), NotBool], Annotated[int, Field(ge=8), NotBool]] | None
     seed: Count
     workers: Count  # processes decoding images; 0: one per CPU core
@@ -105,6 +108,14 @@ class Crop(Section):
     def _k_range(self):
         if not self.train_k[0] <= self.train_k[1]:
             raise ValueError(f"train_k: give [low, high] with low <= high, got {list(self.train_k)}")
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_sizes(self):
+        sizes = [self.store_size, *self.extra_store_sizes]
+        if len(set(sizes)) != len(sizes):
+            raise ValueError(f"extra_store_sizes: give sides other than store_size ({self.store_size}) and each once, "
+                             f"got {list(self.extra_store_sizes)}")
         return self
 
 
@@ -189,6 +200,13 @@ class Schedule(Section):
     # antialiased) and up-sampled back, yaw and roll from the input itself; with test_flip, both views are flip-averaged.
     # Every score of a checkpoint follows it, not the per-epoch validation. null: all three angles from the input
     pitch_view: PositiveInt | None = None
+    # the side of the stored crops this experiment trains and tests on: null, crop.store_size (data/crops/<dataset>); else
+    # one of crop.extra_store_sizes (data/crops/<side>px/<dataset>). Real folders are cropped at it too
+    store_size: Annotated[int, Field(ge=8), NotBool] | None = None
+    # the experiment whose checkpoint (same seed) sets the level of this one's pitch where real photographs are scored
+    # (pipeline.evaluate --root, the report's real AFLW2000 section): every pitch shifted by one amount, the median over the
+    # folder's images of this model's pitch minus the other's; no labels used. The evaluate stage's test sets are not shifted
+    pitch_level_from: str | None = None
 
 
 class Train(Schedule):

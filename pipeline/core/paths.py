@@ -22,6 +22,12 @@ def project_root() -> Path:
     return ROOT
 
 
+def crop_store(dataset: str, store_size: int | None = None, crops: Path = CROPS) -> Path:
+    """The crop store of `dataset`: data/crops/<dataset>/ at crop.store_size (store_size None), or
+    data/crops/<side>px/<dataset>/ at one of crop.extra_store_sizes (an experiment's store_size)."""
+    return crops / dataset if store_size is None else crops / f"{store_size}px" / dataset
+
+
 def experiment_dir(name: str) -> Path:
     return RESULTS / name
 

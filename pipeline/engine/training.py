@@ -28,7 +28,7 @@ from pipeline.config.experiment import Experiment
 from pipeline.core import failpoints
 from pipeline.core.atomic import atomic_file, write_json
 from pipeline.core.errors import ConfigError, HarnessError
-from pipeline.core.paths import CACHE, CROPS
+from pipeline.core.paths import CACHE, crop_store
 from pipeline.data.batches import batches, plan_batch, validation_mask
 from pipeline.data.protocols import draw_split, rows
 from pipeline.data.store import fingerprint, load_store
@@ -85,7 +85,7 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
     raise to stop the trial). Returns the final validation metrics and the MLflow run id.
     """
     protocol = exp.protocol
-    store = load_store(CROPS / protocol.train)
+    store = load_store(crop_store(protocol.train, exp.store_size))
     data_fp = fingerprint(store.path)
     size = exp.input_size
     w, h = size

@@ -85,6 +85,11 @@ class Sources:
         paths = [folder / "model.pt" for folder in statistics.seed_folders(self.results, name).values()]
         return next((p for p in paths if p.is_file()), None)
 
+    def run_model(self, name: str, seed: int) -> Path | None:
+        """The checkpoint of one seed's run, if trained."""
+        folder = statistics.seed_folders(self.results, name).get(seed)
+        return folder / "model.pt" if folder is not None and (folder / "model.pt").is_file() else None
+
     def train_logs(self, name: str) -> dict[int, Path]:
         return {k: folder / "train_log.csv" for k, folder in statistics.seed_folders(self.results, name).items()
                 if (folder / "train_log.csv").is_file()}

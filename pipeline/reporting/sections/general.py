@@ -6,6 +6,7 @@ import datetime
 
 import pandas as pd
 
+from pipeline.core.paths import crop_store
 from pipeline.data.store import load_store
 from pipeline.engine.tracking import git_commit
 from pipeline.reporting import figures, visuals
@@ -56,9 +57,10 @@ def pictures_section(ctx: Context) -> None:
         drawn = False
         for test_set in config.protocol.test if config else []:
             pred = ctx.src.predictions(name, test_set)
-            if pred is None or not len(pred) or not (ctx.src.crops / test_set / "images.npy").is_file():
+            store = crop_store(test_set, config.store_size, ctx.src.crops)
+            if pred is None or not len(pred) or not (store / "images.npy").is_file():
                 continue
-            path = visuals.prediction_sheet(load_store(ctx.src.crops / test_set), pred, ctx.figure(f"predictions_{name}_{test_set}.png"))
+            path = visuals.prediction_sheet(load_store(store), pred, ctx.figure(f"predictions_{name}_{test_set}.png"))
             if path:
                 m = (ctx.src.metrics(name) or {}).get(test_set) or {}
                 seed = (m.get("seeds") or ["?"])[0]

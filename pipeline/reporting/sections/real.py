@@ -3,8 +3,9 @@ names (the sim2real experiment and, for contrast, the default dadl run) scored o
 AFLW2000 images of params.yaml `report.real_aflw2000`, when that folder is present (they are
 never copied into the repository): per-angle MAE, the signed error by range of true yaw and the
 line of predicted against true angle (whether the error is an offset or scatter), Criterion III by
-angle range, and real crops with predicted and true axes, random ones and the worst. Without the
-folder, the section says so.
+angle range, and real crops with predicted and true axes, random ones and the worst. A checkpoint
+whose experiment names pitch_level_from has its pitch levelled by that experiment's run of the same
+seed, as pipeline.evaluate does, and says so. Without the folder, the section says so.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.analysis.levelling import level_pitch
 from pipeline.analysis.scoring import predictions_table, score
 from pipeline.core.angles import ANGLES
 from pipeline.core.errors import HarnessError
@@ -57,21 +59,29 @@ def real_section(ctx: Context, setting: str) -> None:
         with cropped_folder("aflw2000", folder, exp.crop) as store:
             idx = np.arange(len(store))
             pred = predict_as_trained(model, exp, store, idx)
+            label = describe(name, exp)
+            if exp.pitch_level_from:
+                reference = ctx.src.run_model(exp.pitch_level_from, exp.seed)
+                if reference is None:
+                    label += f", pitch not levelled ({exp.pitch_level_from} seed {exp.seed} not trained)"
+                else:
+                    shift = level_pitch(pred, reference, "aflw2000", folder, store.labels["sample_id"])
+                    label += f", pitch levelled from {exp.pitch_level_from} seed {exp.seed} (shift {shift:+.2f})"
             metrics, criteria = score(store, idx, pred)
             sheet = visuals.prediction_sheet(store, predictions_table(store, idx, pred), ctx.figure(f"real_aflw2000_{name}.png"))
-        rows.append([describe(name, exp), *(fmt(metrics[k]) for k in KEYS), str(metrics["n"]), ckpt.train_run_id or "-"])
+        rows.append([label, *(fmt(metrics[k]) for k in KEYS), str(metrics["n"]), ckpt.train_run_id or "-"])
         true = store.ypr[idx]
         for r in signed_errors_by_yaw(pred, true):
-            bias_rows.append([describe(name, exp), f"{r['lo']} to {r['hi']}", str(r["n"]), *(_signed(r[a]) for a in ANGLES)])
+            bias_rows.append([label, f"{r['lo']} to {r['hi']}", str(r["n"]), *(_signed(r[a]) for a in ANGLES)])
         fit = linear_fit(pred, true)
-        fit_rows.append([describe(name, exp), *(_line(fit[a]) for a in ANGLES)])
+        fit_rows.append([label, *(_line(fit[a]) for a in ANGLES)])
         for a in ANGLES:
             ranges = [r for r in criteria["criterion_3"] if r["angle"] == a]
             mids = [(r["lo"] + r["hi"]) / 2 for r in ranges]
             panels.setdefault(a, {})[name] = (mids, [np.nan if r["mae"] is None else r["mae"] for r in ranges])
             share.setdefault(a, (mids, [r["share"] for r in ranges]))
         if sheet:
-            doc.image(sheet, f"{describe(name, exp)} on real AFLW2000: top row 8 random images, bottom row the 8 largest errors "
+            doc.image(sheet, f"{label} on real AFLW2000: top row 8 random images, bottom row the 8 largest errors "
                       "(solid: predicted axes, dashed: the labels; captions yaw/pitch/roll).", 230)
     doc.table(["Checkpoint", "Yaw", "Pitch", "Roll", "MAE", "Images", "MLflow training run / command"], rows, key="real_aflw2000",
               widths=[90, 16, 16, 16, 16, 18, 62],
