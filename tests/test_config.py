@@ -2,13 +2,16 @@
 and an experiment's whole configuration is resolved in one place."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from pipeline.config.experiment import Experiment, load_experiment, needs_fit, resolve_experiment
 from pipeline.config.params import Params, load_params
 from pipeline.core.errors import ConfigError, DataError
-from tests.support import ROOT, merge, params_with, repo_params, write_params
+from pipeline.core.paths import crop_store
+from tests.support import ROOT, experiment, merge, params_with, repo_params, write_params
 
 
 def test_repository_params_resolve_every_experiment():
@@ -28,6 +31,8 @@ def test_repository_params_resolve_every_experiment():
     ({"train": {"protocol": "p9"}}, "params.yaml train.protocol: 'p9' is not under protocols"),
     ({"crop": {"store_size": "big"}}, "params.yaml crop.store_size: Input should be a valid integer"),
     ({"crop": {"train_k": [0.4, 0.2]}}, "params.yaml crop.train_k: give [low, high] with low <= high"),
+    ({"crop": {"extra_store_sizes": [72]}}, "params.yaml crop.extra_store_sizes: give sides other than store_size (72) and each once, got [72]"),
+    ({"crop": {"extra_store_sizes": [96, 96]}}, "params.yaml crop.extra_store_sizes: give sides other than store_size (72) and each once"),
     ({"data": {"synthetic": {"test_images": -5}}}, "params.yaml data.synthetic.test_images: Input should be greater than or equal to 1, got -5"),
     ({"data": {"synthetic": {"camera_distance": [40, 10]}}},
      "params.yaml data.synthetic.camera_distance: give [nearest, farthest] with nearest <= farthest, got [40.0, 10.0]"),
@@ -59,11 +64,44 @@ def load(change: dict):
     ({"epochs": 0}, "params.yaml experiments.x.epochs: Input should be greater than or equal to 1, got 0"),
     ({"alpah": 1}, "params.yaml experiments.x: unknown key(s) alpah; the dadl model takes: alpha, augment, backbone"),
     ({"protocol": "p9"}, "params.yaml experiments.x.protocol: 'p9' is not under protocols"),
+    ({"store_size": 96}, "params.yaml experiments.x.store_size: no crops are stored at 96 px (crop.store_size 72, crop.extra_store_sizes [110]); "
+                         "add it to crop.extra_store_sizes"),
+    ({"pitch_level_from": "x"}, "params.yaml experiments.x.pitch_level_from: 'x' is not another experiment under experiments"),
+    ({"pitch_level_from": "nope"}, "params.yaml experiments.x.pitch_level_from: 'nope' is not another experiment under experiments"),
 ])
 def test_bad_experiment_values_name_the_experiment_and_key(overrides, message):
     with pytest.raises(ConfigError) as err:
         resolve_experiment(params_with("x", "dadl", **overrides), "x")
     assert str(err.value).startswith(message), str(err.value)
+
+
+def test_store_size_picks_the_store_and_how_new_data_is_cropped():
+    """An experiment's store_size: one of crop.extra_store_sizes picks that store, and the crop
+    settings it carries (to crop real folders) are at that side; crop.store_size itself, or none,
+    is the default store. The other stored sides are not part of any experiment's config, so
+    adding one retrains nothing."""
+    default = experiment("x", "dadl")
+    assert default.store_size is None and default.crop.store_size == 72 and default.crop.extra_store_sizes == ()
+    assert experiment("x", "dadl", store_size=72).store_size is None
+    wide = experiment("x", "dadl", store_size=110)
+    assert wide.store_size == 110 and wide.crop.store_size == 110 and wide.crop.extra_store_sizes == ()
+    assert wide.crop.model_dump(exclude={"store_size"}) == default.crop.model_dump(exclude={"store_size"})
+    assert crop_store("aflw2000", None, Path("c")) == Path("c/aflw2000") and crop_store("aflw2000", 110, Path("c")) == Path("c/110px/aflw2000")
+    more = merge(repo_params(), {"crop": {"extra_store_sizes": [110, 48]}})
+    from pipeline.config.params import validated  # noqa: PLC0415
+
+    assert resolve_experiment(validated(Params, more, "params.yaml"), "dadl") == resolve_experiment(load_params(ROOT / "params.yaml"), "dadl")
+
+
+def test_repository_sim2real_is_the_levelled_pair():
+    """params.yaml's sim2real trains on the 110 px store and takes its pitch level from
+    sim2real_level, which trains on the default store."""
+    params = load_params(ROOT / "params.yaml")
+    pair = resolve_experiment(params, "sim2real")
+    level = resolve_experiment(params, "sim2real_level")
+    assert pair.store_size in params.crop.extra_store_sizes and pair.pitch_level_from == "sim2real_level"
+    assert pair.input_size[0] <= pair.store_size and pair.pitch_view < pair.input_size[0]
+    assert level.store_size is None and level.pitch_level_from is None and level.hparams.pretrained is False
 
 
 def test_yaml_syntax_error_gives_line_and_column(tmp_path):

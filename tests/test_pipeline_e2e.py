@@ -235,6 +235,68 @@ def test_bernoulli_with_background_trains_on_whole_frames(tiny_project):
     assert frames["store_size"] == [128, 96] and 0 < m["n"] < frames["n"] and m["split"]["test"]
 
 
+def test_sim2real_pair_trains_on_its_own_crop_size_and_levels_pitch_on_a_folder(tiny_project, tmp_path):
+    """params.yaml's sim2real pair at one epoch each. The crop stage stored every dataset at
+    crop.extra_store_sizes too (not BIWI's frames); sim2real (store_size) trains and tests on those
+    crops: its 96 px input is larger than the tiny default store could give. Scoring a folder levels
+    its pitch by sim2real_level's run of the same seed, exactly as --pitch-level-from that
+    checkpoint does; --no-pitch-level scores it alone; without that checkpoint it is one line and
+    exit status 2. The report's real section shows the levelled numbers and says so."""
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.config.params import Params, validated
+    from pipeline.reporting.build import write_report
+
+    proj = tiny_project
+    params = read_params(proj)
+    (side,) = params["crop"]["extra_store_sizes"]
+    for dataset in ("300w_lp", "aflw2000", "biwi"):
+        meta = json.loads((proj / f"data/crops/{side}px/{dataset}/meta.json").read_text())
+        default = json.loads((proj / f"data/crops/{dataset}/meta.json").read_text())
+        assert meta["store_size"] == [side, side] and default["store_size"] != meta["store_size"] and meta["n"] == default["n"]
+    assert not (proj / f"data/crops/{side}px/biwi_frames").exists()
+    assert params["experiments"]["sim2real"]["input_size"] > params["crop"]["store_size"]
+    for name in ("sim2real_level", "sim2real"):
+        params["experiments"][name].update(epochs=1, lr_milestones=[1])
+    write_params(proj, params)
+    for name in ("sim2real_level", "sim2real"):
+        for stage in ("configure", "train", "evaluate"):
+            run(proj, sys.executable, "-m", f"pipeline.{stage}", name)
+    wide = json.loads((proj / f"data/crops/{side}px/aflw2000/meta.json").read_text())
+    assert json.loads((proj / "results/sim2real/seed-0/metrics.json").read_text())["aflw2000"]["n"] == wide["n"]
+
+    folder = proj / "data" / "raw" / "aflw2000"  # the tiny AFLW2000-style folder (the real one's file format)
+    reference = proj / "results/sim2real_level/seed-0/model.pt"
+    scored = {}
+    for case, flags in (("own", []), ("given", ["--pitch-level-from", str(reference)]), ("alone", ["--no-pitch-level"])):
+        out = tmp_path / f"{case}.json"
+        run(proj, sys.executable, "-m", "pipeline.evaluate", "--checkpoint", "results/sim2real/seed-0/model.pt", "--dataset", "aflw2000",
+            "--root", str(folder), "--out", str(out), *flags)
+        scored[case] = (json.loads(out.read_text()), pd.read_csv(out.with_suffix(".csv")))
+    (own, own_pred), (given, given_pred), (alone, alone_pred) = scored["own"], scored["given"], scored["alone"]
+    assert alone["pitch_shift"] is None and own["pitch_shift"] == pytest.approx(given["pitch_shift"]) and own["pitch_shift"] != 0
+    assert Path(own["pitch_level_from"]).resolve() == reference.resolve()
+    assert np.allclose(own_pred.pred_pitch, alone_pred.pred_pitch - own["pitch_shift"], atol=1e-3)
+    assert np.allclose(own_pred[["pred_yaw", "pred_roll"]], alone_pred[["pred_yaw", "pred_roll"]], atol=1e-4)
+    assert own["pitch"] != pytest.approx(alone["pitch"])
+
+    params["report"]["real_aflw2000"] = str(folder)
+    doc = write_report(validated(Params, params, "params.yaml"), tmp_path / "reports", proj / "results", proj / "data" / "crops",
+                       track=False)
+    row = next(r for r in doc.tables()["real_aflw2000"].rows if r[0].startswith("sim2real (dadl, mobilenet_v2"))
+    assert f"pitch levelled from sim2real_level seed 0 (shift {own['pitch_shift']:+.2f})" in row[0]
+    assert [float(v) for v in row[1:5]] == pytest.approx([own[k] for k in ("yaw", "pitch", "roll", "mae")], abs=0.011)
+
+    reference.rename(reference.with_suffix(".away"))
+    missing = tmp_path / "missing.json"
+    proc = run(proj, sys.executable, "-m", "pipeline.evaluate", "--checkpoint", "results/sim2real/seed-0/model.pt", "--dataset",
+               "aflw2000", "--root", str(folder), "--out", str(missing), check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "sim2real_level/seed-0/model.pt: missing" in proc.stderr and "--no-pitch-level" in proc.stderr
+    assert not missing.exists() and not missing.with_suffix(".csv").exists()
+
+
 def test_protocol_p2_trains_and_tests_on_disjoint_biwi_sequences(tiny_project):
     """Switches the tiny project to BIWI 70/30 and reproduces."""
     import pandas as pd

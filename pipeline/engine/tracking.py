@@ -78,14 +78,17 @@ def log_dataset(mlflow, name: str, path: Path, digest: str, context: str, source
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
         source_ = resolve_dataset_source(Path(path).resolve().as_uri())
     dataset = MetaDataset(source_, name=name, digest=digest)
-    for attempt in range(3):
+    for attempt in range(1, LOG_INPUT_ATTEMPTS + 1):
         try:
             mlflow.log_input(dataset, context=context, tags={"images": source})
             return
         except mlflow.exceptions.MlflowException as exc:
-            if attempt == 2 or not _lost_insert_race(exc):
+            if attempt == LOG_INPUT_ATTEMPTS or not _lost_insert_race(exc):
                 raise
-            time.sleep(0.1 * (attempt + 1))
+            time.sleep(0.1 * attempt)
+
+
+LOG_INPUT_ATTEMPTS = 3  # log_dataset's tries when another process wins the insert race (_lost_insert_race)
 
 
 def _lost_insert_race(exc: BaseException) -> bool:
