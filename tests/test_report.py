@@ -75,6 +75,8 @@ def built(tmp_path_factory):
     write_store(crops / "aflw2000", rng.integers(0, 255, (n, 72, 72, 3), dtype=np.uint8), labels,
                 {"dataset": "aflw2000", "source": "synthetic", "n": n, "n_read": n + 3, "n_filtered": 3, "rule": "hopenet", "store_size": [72, 72]})
     write(crops / "300w_lp" / "meta.json", {"dataset": "300w_lp", "source": "/data/300W_LP", "n": 100, "n_read": 104, "n_filtered": 4})
+    write(crops / "110px" / "300w_lp" / "meta.json", {"dataset": "300w_lp", "source": "/data/300W_LP", "n": 100, "n_read": 104,
+                                                      "n_filtered": 4, "store_size": [110, 110]})
     pred = labels[["sample_id", "sequence"]].copy()
     for a in ("yaw", "pitch", "roll"):
         pred[f"true_{a}"] = labels[a]
@@ -196,6 +198,7 @@ def test_sweep_robustness_asymmetry_criteria_and_data_tables(built):
     data = tables["data"]
     assert data.row("aflw2000")[1:5] == ["synthetic (built-in renderer)", "15", "12", "3"]
     assert data.row("300w_lp")[1] == "real, see [1]" and "/data/300W_LP" in data.note
+    assert data.row("300w_lp (110px)")[1] == "real, see [2]" and data.row("300w_lp (110px)")[-1] == "110x110"  # crop.extra_store_sizes
 
 
 def test_computed_notes_on_the_papers_numbers():

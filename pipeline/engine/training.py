@@ -91,7 +91,8 @@ def train_experiment(exp: Experiment, out_dir: Path, progress: bool = True, on_e
     w, h = size
     if w > store.images.shape[2] or h > store.images.shape[1]:
         raise ConfigError(f"params.yaml experiments.{exp.name}: input_size {list(size)} exceeds the {protocol.train} store's "
-                          f"{store.images.shape[2]} x {store.images.shape[1]} px; raise crop.store_size (crop.frame_size for frames) or lower input_size")
+                          f"{store.images.shape[2]} x {store.images.shape[1]} px; raise crop.store_size (crop.frame_size for frames), give the experiment a larger store_size "
+                          "(one of crop.extra_store_sizes), or lower input_size")
     split = draw_split(protocol, store.labels["sequence"], exp.split_seed, exp.split_by, store.meta.get("source", ""))
     usable = rows(store.labels, protocol, split, protocol.train, "train")
     val = validation_mask(store.labels["group"].iloc[usable].tolist(), exp.val_fraction, exp.seed)

@@ -3,6 +3,8 @@ on test crops, training curves and the experiments no other section shows."""
 from __future__ import annotations
 
 import datetime
+import re
+from pathlib import Path
 
 import pandas as pd
 
@@ -23,18 +25,19 @@ def intro(ctx: Context) -> None:
 def data_section(ctx: Context) -> None:
     ctx.doc.heading("Data")
     rows, notes = [], []
-    for folder in sorted(p for p in ctx.src.crops.iterdir() if p.is_dir()) if ctx.src.crops.is_dir() else []:
-        meta = ctx.src.meta(folder.name)
+    for name in _stores(ctx.src.crops):
+        meta = ctx.src.meta(name)
         if meta is None:
             continue
+        folder = Path(name)
         source = meta.get("source", "unknown")
         if source == "synthetic":
             shown = "synthetic (built-in renderer)"
         else:
-            notes.append(f"[{len(notes) + 1}] {folder.name}: {source}")
+            notes.append(f"[{len(notes) + 1}] {_label(folder)}: {source}")
             shown = f"real, see [{len(notes)}]"
         size = meta.get("store_size")
-        rows.append([folder.name, shown, meta.get("n_read", "-"), meta.get("n", "-"), meta.get("n_filtered", "-"), meta.get("rule", "-"),
+        rows.append([_label(folder), shown, meta.get("n_read", "-"), meta.get("n", "-"), meta.get("n_filtered", "-"), meta.get("rule", "-"),
                      "x".join(map(str, size)) if isinstance(size, list) else size or "-"])
     if not rows:
         ctx.doc.text(f"No crop store found under {ctx.src.crops}: run `dvc repro crop`.")
@@ -43,6 +46,19 @@ def data_section(ctx: Context) -> None:
                   rows, key="data", widths=[30, 60, 25, 20, 40, 30, 30],
                   note=("Sources: " + "; ".join(notes) + ". " if notes else "") +
                   "Test sets are scored on the kept samples of their protocol's test rows (the n of each table's data note).")
+
+
+def _stores(crops: Path) -> list[str]:
+    """The crop stores under data/crops, as paths relative to it: every dataset at crop.store_size,
+    then those of each extra side (data/crops/<side>px/<dataset>, crop.extra_store_sizes)."""
+    folders = sorted(p for p in crops.iterdir() if p.is_dir()) if crops.is_dir() else []
+    extra = [f"{side.name}/{p.name}" for side in folders if re.fullmatch(r"\d+px", side.name) for p in sorted(side.iterdir()) if p.is_dir()]
+    return [p.name for p in folders if not re.fullmatch(r"\d+px", p.name)] + extra
+
+
+def _label(store: Path) -> str:
+    """A store's row name: the dataset, and the side of an extra store, e.g. `300w_lp (110px)`."""
+    return store.name if store.parent == Path(".") else f"{store.name} ({store.parent.name})"
 
 
 def pictures_section(ctx: Context) -> None:
