@@ -1,6 +1,7 @@
 """Where things live. Stages take these paths; nothing else hard-codes them."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,14 @@ def crop_store(dataset: str, store_size: int | None = None, crops: Path = CROPS)
     """The crop store of `dataset`: data/crops/<dataset>/ at crop.store_size (store_size None), or
     data/crops/<side>px/<dataset>/ at one of crop.extra_store_sizes (an experiment's store_size)."""
     return crops / dataset if store_size is None else crops / f"{store_size}px" / dataset
+
+
+def crop_stores(crops: Path = CROPS) -> list[Path]:
+    """Every store folder under `crops` as crop_store names them, relative to it: the datasets at
+    crop.store_size, then those of each extra side (<side>px/<dataset>)."""
+    folders = sorted(p for p in crops.iterdir() if p.is_dir()) if crops.is_dir() else []
+    extra = {p for p in folders if re.fullmatch(r"\d+px", p.name)}
+    return [Path(p.name) for p in folders if p not in extra] + [Path(s.name, p.name) for s in sorted(extra) for p in sorted(s.iterdir()) if p.is_dir()]
 
 
 def experiment_dir(name: str) -> Path:

@@ -3,12 +3,11 @@ on test crops, training curves and the experiments no other section shows."""
 from __future__ import annotations
 
 import datetime
-import re
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.paths import crop_store
+from pipeline.core.paths import crop_store, crop_stores
 from pipeline.data.store import load_store
 from pipeline.engine.tracking import git_commit
 from pipeline.reporting import figures, visuals
@@ -25,11 +24,10 @@ def intro(ctx: Context) -> None:
 def data_section(ctx: Context) -> None:
     ctx.doc.heading("Data")
     rows, notes = [], []
-    for name in _stores(ctx.src.crops):
-        meta = ctx.src.meta(name)
+    for folder in crop_stores(ctx.src.crops):
+        meta = ctx.src.meta(str(folder))
         if meta is None:
             continue
-        folder = Path(name)
         source = meta.get("source", "unknown")
         if source == "synthetic":
             shown = "synthetic (built-in renderer)"
@@ -46,14 +44,6 @@ def data_section(ctx: Context) -> None:
                   rows, key="data", widths=[30, 60, 25, 20, 40, 30, 30],
                   note=("Sources: " + "; ".join(notes) + ". " if notes else "") +
                   "Test sets are scored on the kept samples of their protocol's test rows (the n of each table's data note).")
-
-
-def _stores(crops: Path) -> list[str]:
-    """The crop stores under data/crops, as paths relative to it: every dataset at crop.store_size,
-    then those of each extra side (data/crops/<side>px/<dataset>, crop.extra_store_sizes)."""
-    folders = sorted(p for p in crops.iterdir() if p.is_dir()) if crops.is_dir() else []
-    extra = [f"{side.name}/{p.name}" for side in folders if re.fullmatch(r"\d+px", side.name) for p in sorted(side.iterdir()) if p.is_dir()]
-    return [p.name for p in folders if not re.fullmatch(r"\d+px", p.name)] + extra
 
 
 def _label(store: Path) -> str:
